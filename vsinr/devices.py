@@ -1,0 +1,33 @@
+"""Device and precision choice for engines (imports torch: call only once a filter is being created)."""
+
+from __future__ import annotations
+
+import re
+
+
+def resolve_device(spec: str) -> str:
+    """Turn ``device=`` ("auto", "cpu", "cuda", "cuda:N") into a concrete torch device string.
+
+    Raises ValueError with a fix when the device does not exist here.
+    """
+    import torch
+
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if spec == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", spec)
+    if not match:
+        raise ValueError(f"device={spec!r} is not understood; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device={spec!r} but torch sees no CUDA GPU here; use device='cpu' or 'auto'")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"device={spec!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return f"cuda:{index}"
+
+
+def compute_half(device: str, clip_is_half: bool) -> bool:
+    """Half precision is used for RGBH clips on a GPU; on the CPU engines compute in float32."""
+    return clip_is_half and device.startswith("cuda")

@@ -1,0 +1,143 @@
+"""What a method plugin tells the host: its tasks, constraints, parameters and a lazy engine loader.
+
+Nothing here imports torch; engines are built only when a filter is created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+#: The tasks of the public contract, by the VapourSynth function that serves each.
+TASK_FUNCTIONS: dict[str, str] = {
+    "stvsr": "STVSR",
+    "interpolate": "Interpolate",
+    "denoise": "Denoise",
+    "inpaint": "Inpaint",
+    "decode": "Decode",
+}
+
+VSType = Literal["int", "float", "data"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Param:
+    """An extra argument of a method, exposed on every function of the tasks it serves."""
+
+    name: str
+    type: VSType
+    default: int | float | str
+    doc: str = ""
+    choices: tuple[int | float | str, ...] = ()
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable, or None."""
+        if self.choices and value not in self.choices:
+            return f"{self.name}={value!r} is not one of {', '.join(map(repr, self.choices))}"
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSupport:
+    """How a method serves one task: its priority among methods and the scales it can do.
+
+    ``sscales``/``tscales`` of None mean any positive scale; otherwise the exact allowed values.
+    """
+
+    priority: int = 0
+    sscales: tuple[Fraction, ...] | None = None
+    tscales: tuple[Fraction, ...] | None = None
+
+    def refusal(self, sscale: Fraction, tscale: Fraction) -> str | None:
+        """Why these scales cannot be done, or None when they can."""
+        if self.sscales is not None and sscale not in self.sscales:
+            return f"spatial scale {_fmt(sscale)} is not supported (it does {_fmt_all(self.sscales)})"
+        if self.tscales is not None and tscale not in self.tscales:
+            return f"time scale {_fmt(tscale)} is not supported (it does {_fmt_all(self.tscales)})"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "priority": self.priority,
+            "sscales": None if self.sscales is None else [_fmt(s) for s in self.sscales],
+            "tscales": None if self.tscales is None else [_fmt(s) for s in self.tscales],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineRequest:
+    """Everything an engine is built from; equal requests share one engine in a process."""
+
+    task: str
+    sscale: Fraction
+    tscale: Fraction
+    device: str  # resolved: "cpu", "cuda:0", ...
+    half: bool  # compute in float16 (RGBH input on a GPU)
+    weights: str  # "" for the method's bundled default
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, name: str) -> Any:
+        return dict(self.params)[name]
+
+
+class WindowedEngine(Protocol):
+    """An engine that turns a window of consecutive source frames into frames at times inside it.
+
+    ``window`` source frames are read (frame i of the window is at local time i); windows start every
+    ``step`` source frames. ``halo`` is the input context, in pixels, each output pixel depends on:
+    the smallest useful tile overlap.
+    """
+
+    window: int
+    step: int
+    halo: int
+
+    def render(self, frames: torch.Tensor, times: Sequence[float], size: tuple[int, int]) -> Sequence[torch.Tensor]:
+        """Frames (window, 3, H, W) → one (3, size[0], size[1]) tensor per local time in [0, window-1]."""
+        ...
+
+
+#: A native resize the host applies before the engine: (resize function name, its extra arguments).
+NativeResize = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodSpec:
+    """A method as the host sees it."""
+
+    name: str
+    version: str
+    summary: str
+    tasks: Mapping[str, TaskSupport]
+    load: Callable[[EngineRequest], WindowedEngine]
+    params: tuple[Param, ...] = ()
+    #: When set, the spatial scaling is done by VapourSynth's own resizer and the engine works at the
+    #: output size (for classical methods, where zimg is both faster and the reference users know).
+    native_resize: Callable[[Mapping[str, Any]], NativeResize] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description (for ``vsinr list-plugins --json`` and ``Version()``)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "summary": self.summary,
+            "tasks": {task: support.describe() for task, support in self.tasks.items()},
+            "params": [
+                {"name": p.name, "type": p.type, "default": p.default, "doc": p.doc, "choices": list(p.choices)}
+                for p in self.params
+            ],
+        }
+
+
+def _fmt(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+
+
+def _fmt_all(values: Sequence[Fraction]) -> str:
+    return ", ".join(_fmt(v) for v in values)

@@ -1,0 +1,89 @@
+"""Exact mapping between output frames and source time, and the windows that serve them.
+
+Source frame i sits at time i (in source-frame units) and lasts until i+1. Output frame k sits at
+source time k·fps_in/fps_out. Times past the last source frame hold the last frame. All arithmetic is
+on Fractions, so 24000/1001 → 60000/1001 is exact for any clip length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+MAX_FRAMES = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class TimeMap:
+    """Output frame ↔ source time for a source of ``num_source`` frames resampled to ``fps_out``."""
+
+    num_source: int
+    fps_in: Fraction
+    fps_out: Fraction
+
+    @property
+    def ratio(self) -> Fraction:
+        """Output frames per source frame."""
+        return self.fps_out / self.fps_in
+
+    @property
+    def num_frames(self) -> int:
+        return math.floor(self.num_source * self.ratio)
+
+    @property
+    def duration(self) -> Fraction:
+        """Duration of one output frame in seconds (normalised, for ``_DurationNum/_DurationDen``)."""
+        return 1 / self.fps_out
+
+    def source_time(self, k: int) -> Fraction:
+        """Source time of output frame k."""
+        return k / self.ratio
+
+    def held_time(self, k: int) -> Fraction:
+        """Source time of output frame k, held at the last source frame past the end."""
+        return min(self.source_time(k), Fraction(self.num_source - 1))
+
+    def first_at_or_after(self, tau: Fraction) -> int:
+        """The first output frame whose source time is ≥ tau."""
+        return max(0, math.ceil(tau * self.ratio))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Windows of ``size`` consecutive source frames, starting every ``step`` frames.
+
+    Window j serves the held source times in [j·step, (j+1)·step); the last window serves everything
+    after. A window never reaches past the clip: the last one is moved back to end on the last frame
+    (and a clip shorter than a window repeats its last frame).
+    """
+
+    timemap: TimeMap
+    size: int
+    step: int
+
+    @property
+    def count(self) -> int:
+        return max(1, math.ceil((self.timemap.num_source - self.size) / self.step) + 1)
+
+    def start(self, j: int) -> int:
+        return max(0, min(j * self.step, self.timemap.num_source - self.size))
+
+    def sources(self, j: int) -> list[int]:
+        """Source frame numbers read by window j, clamped to the clip."""
+        last = self.timemap.num_source - 1
+        return [min(self.start(j) + i, last) for i in range(self.size)]
+
+    def of(self, k: int) -> int:
+        """The window that serves output frame k."""
+        return min(math.floor(self.timemap.held_time(k) / self.step), self.count - 1)
+
+    def outputs(self, j: int) -> range:
+        """The output frames window j serves."""
+        first = 0 if j == 0 else self.timemap.first_at_or_after(Fraction(j * self.step))
+        end = (
+            self.timemap.num_frames
+            if j == self.count - 1
+            else min(self.timemap.num_frames, self.timemap.first_at_or_after(Fraction((j + 1) * self.step)))
+        )
+        return range(first, end)
