@@ -216,7 +216,7 @@ class _Filter:
         vi.width, vi.height = width, height
         vi.numFrames = self.plan.timemap.num_frames
         fps = self.plan.fps_out
-        vi.fpsNum, vi.fpsDen = (fps.numerator, fps.denominator) if fps else (0, 1)
+        vi.fpsNum, vi.fpsDen = (fps.numerator, fps.denominator) if fps else (0, 0)
         deps = (V.VSFilterDependency * 1)(V.VSFilterDependency(self.node, V.RP_GENERAL))
         with _lock:
             key = next(_next_id)

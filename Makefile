@@ -1,0 +1,28 @@
+# Two commands on a fresh machine:  make demo  |  make test   (both set up .venv first)
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+            "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { echo "$$p"; break; }; done)
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean
+
+$(STAMP): pyproject.toml hatch_build.py filters/vsinr_entry.c
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found; install it or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -e '.[demo,test]'
+	$(VENV)/bin/vapoursynth config >&2  # lets vspipe find this venv's Python
+	touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/vsinr demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+bench: setup
+	$(VENV)/bin/python scripts/bench_bridge.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,63 @@
+"""Shared test helpers: small deterministic clips made by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def noise_frame(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """The (3, H, W) float32 content of frame n of ``noise_clip``: smooth-ish random colours."""
+    rng = np.random.default_rng(seed * 100003 + n)
+    return rng.random((3, height, width), dtype=np.float32)
+
+
+def noise_clip(
+    width: int = 32, height: int = 24, length: int = 6, fpsnum: int = 24, fpsden: int = 1,
+    fmt: int = vs.RGBS, seed: int = 0,
+) -> vs.VideoNode:
+    """An RGBS (or RGBH) clip whose frame n is ``noise_frame(n, ...)``."""
+    blank = vs.core.std.BlankClip(width=width, height=height, format=fmt, length=length, fpsnum=fpsnum, fpsden=fpsden)
+
+    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        data = noise_frame(n, height, width, seed)
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), data[p].astype(np.asarray(out[p]).dtype))
+        return out
+
+    return vs.core.std.ModifyFrame(blank, blank, fill)
+
+
+def planes(frame: vs.VideoFrame) -> np.ndarray:
+    return np.stack([np.array(frame[p], copy=True) for p in range(frame.format.num_planes)])
+
+
+def frames(clip: vs.VideoNode) -> list[np.ndarray]:
+    return [planes(f) for f in clip.frames()]
+
+
+def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    """Run a command of this environment (vsinr, vspipe, python) and capture its output."""
+    env = dict(os.environ, **kwargs.pop("env", {}))  # type: ignore[arg-type]
+    exe = args[0] if args[0] == sys.executable else str(BIN / args[0])
+    return subprocess.run([exe, *args[1:]], capture_output=True, env=env, timeout=300, **kwargs)  # type: ignore[call-overload]
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Linear blend evaluated from the nearer end, the way torch.lerp does."""
+    return a + t * (b - a) if t < 0.5 else b - (b - a) * (1 - t)
+
+
+@pytest.fixture
+def core() -> vs.Core:
+    return vs.core

@@ -1,0 +1,116 @@
+"""Getting video in and out of VapourSynth graphs: file sources, PyAV encoding, y4m frameserving.
+
+Files are written to a temporary name beside the target and renamed when complete, so a failed or
+interrupted run never leaves a half-written file under the user's name.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import vapoursynth as vs
+
+CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".webm": "webm", ".avi": "avi", ".y4m": "yuv4mpegpipe"}
+_MATRIX_NAMES = {1: "709", 5: "470bg", 6: "170m", 9: "2020ncl"}
+
+
+def open_source(path: Path) -> vs.VideoNode:
+    """A video file as an RGBS clip (bestsource decodes; YUV→RGB with the file's matrix, else BT.709/601)."""
+    clip = vs.core.bs.VideoSource(str(path))
+    if clip.format.color_family == vs.RGB:
+        return vs.core.resize.Point(clip, format=vs.RGBS)
+    matrix = clip.get_frame(0).props.get("_Matrix", 2)
+    guess = "709" if clip.height > 576 else "170m"
+    return vs.core.resize.Bicubic(clip, format=vs.RGBS, matrix_in_s=_MATRIX_NAMES.get(int(matrix), guess))
+
+
+def to_yuv(clip: vs.VideoNode, matrix: str, bits: int = 8) -> vs.VideoNode:
+    """RGB → YUV for encoders and y4m (4:2:0 when both sizes are even, else 4:4:4); YUV/GRAY kept."""
+    family = clip.format.color_family
+    if family == vs.RGB:
+        sub = 1 if clip.width % 2 == 0 and clip.height % 2 == 0 else 0
+        fmt = vs.core.query_video_format(vs.YUV, vs.INTEGER, bits, sub, sub)
+        return vs.core.resize.Bicubic(clip, format=fmt.id, matrix_s=matrix)
+    if clip.format.sample_type == vs.FLOAT:  # y4m has no float formats
+        return vs.core.resize.Point(clip, format=clip.format.replace(sample_type=vs.INTEGER, bits_per_sample=16).id)
+    return clip
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` that becomes ``target`` only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        yield temp
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def encode(
+    clip: vs.VideoNode,
+    target: Path,
+    *,
+    codec: str = "libx264",
+    crf: int = 16,
+    matrix: str = "709",
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Encode ``clip`` to ``target`` with PyAV (container from the suffix)."""
+    import av
+
+    container_format = CONTAINERS.get(target.suffix.lower())
+    if container_format is None:
+        raise ValueError(f"unknown container {target.suffix!r}; use one of {', '.join(CONTAINERS)}")
+    if clip.fps == 0:
+        raise ValueError("the clip has a variable frame rate; give it one with core.std.AssumeFPS")
+    yuv = to_yuv(clip, matrix)
+    pix_fmt = "yuv420p" if yuv.format.subsampling_w else "yuv444p"
+    options = {} if codec == "ffv1" else {"crf": str(crf)}
+    with atomic_path(target) as temp:
+        with av.open(str(temp), mode="w", format=container_format) as container:
+            stream = container.add_stream(codec, rate=Fraction(clip.fps.numerator, clip.fps.denominator))
+            stream.width, stream.height, stream.pix_fmt = yuv.width, yuv.height, pix_fmt
+            stream.options = options
+            stream.time_base = Fraction(clip.fps.denominator, clip.fps.numerator)
+            for n, frame in enumerate(yuv.frames()):
+                planes = [np.asarray(frame[p]) for p in range(3)]
+                if pix_fmt == "yuv420p":
+                    array = np.concatenate([planes[0].reshape(-1), planes[1].reshape(-1), planes[2].reshape(-1)])
+                    array = array.reshape(yuv.height * 3 // 2, yuv.width)
+                else:
+                    array = np.stack(planes)
+                video_frame = av.VideoFrame.from_ndarray(array, format=pix_fmt)
+                video_frame.pts = n
+                for packet in stream.encode(video_frame):
+                    container.mux(packet)
+                if progress:
+                    progress(1)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+def run_script(script: Path, args: dict[str, str] | None = None) -> dict[str, Any]:
+    """Evaluate a .vpy the way vspipe does (``__name__ == "__vapoursynth__"``, ``-a`` values as globals)."""
+    namespace: dict[str, Any] = {"__name__": "__vapoursynth__", "__file__": str(script)}
+    namespace.update(args or {})
+    code = compile(script.read_text(encoding="utf-8"), str(script), "exec")
+    sys.path.insert(0, str(script.parent))
+    try:
+        exec(code, namespace)
+    finally:
+        sys.path.remove(str(script.parent))
+    return namespace
+
+
+def write_y4m(clip: vs.VideoNode, stream: IO[bytes], progress: Callable[[int, int], None] | None = None) -> None:
+    """Write ``clip`` (YUV or GRAY, integer) as YUV4MPEG2 to a binary stream."""
+    clip.output(stream, y4m=True, progress_update=progress)
