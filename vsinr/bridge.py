@@ -172,7 +172,11 @@ class _Filter:
             raise tasks.UsageError(problem)
         windows = Windows(plan.timemap, engine.window, engine.step)
         self.scheduler = WindowScheduler(
-            windows, inference.renderer(engine, lock, request, grid), scene_change=plan.scene_change
+            windows,
+            inference.renderer(engine, lock, request, grid),
+            self._allocate,
+            api.freeFrame,
+            scene_change=plan.scene_change,
         )
         self.duration = plan.timemap.duration if plan.temporal else None
         self.log(V.MT_INFORMATION, f"{plan.function.name}: method {plan.method.name} on {device}")
@@ -234,67 +238,112 @@ class _Filter:
             for s in self.scheduler.sources(n):
                 fetched[s] = _Source(api, api.getFrameFilter(s, self.node, ctx), self.dtype)
             output = self.scheduler.get(n, fetched.__getitem__)
-            return self._write(output, fetched[output.prop_source].ptr)
         finally:
             for source in fetched.values():
                 api.freeFrame(source.ptr)
+        self._set_props(output)
+        return int(output.frame)
 
-    def _write(self, output: Output, prop_src: int) -> int:
-        api = self.api
+    def _allocate(self, prop_source: _Source) -> tuple[int, Any]:
+        """A new output frame with the source's props, and a tensor over its planes."""
         height, width = self.plan.out_size
-        frame = api.newVideoFrame(C.byref(self.format), width, height, prop_src, self.core)
-        image = output.image.numpy()
-        if image.dtype != self.dtype:
-            image = image.astype(self.dtype)
-        itemsize = np.dtype(self.dtype).itemsize
-        for plane in range(3):
-            stride = api.getStride(frame, plane)
-            buf = (C.c_char * (stride * height)).from_address(api.getWritePtr(frame, plane))
-            dst = np.frombuffer(buf, self.dtype).reshape(height, stride // itemsize)[:, :width]
-            np.copyto(dst, image[plane])
-        props = api.getFramePropertiesRW(frame)
-        if self.duration is not None:
-            api.mapSetInt(props, b"_DurationNum", self.duration.numerator, V.MA_REPLACE)
-            api.mapSetInt(props, b"_DurationDen", self.duration.denominator, V.MA_REPLACE)
-            api.mapDeleteKey(props, b"_AbsoluteTime")  # belongs to source frames only
-            for key, value in ((b"_SceneChangePrev", output.scene_prev), (b"_SceneChangeNext", output.scene_next)):
-                if value:
-                    api.mapSetInt(props, key, 1, V.MA_REPLACE)
-                else:
-                    api.mapDeleteKey(props, key)
-            api.mapSetFloat(props, b"VsinrSourceTime", float(output.source_time), V.MA_REPLACE)
-        return int(frame)
+        frame = self.api.newVideoFrame(C.byref(self.format), width, height, prop_source.ptr, self.core)
+        return frame, _planes(self.api, frame, self.dtype, writable=True)
+
+    def _set_props(self, output: Output) -> None:
+        if self.duration is None:
+            return
+        api = self.api
+        props = api.getFramePropertiesRW(output.frame)
+        api.mapSetInt(props, b"_DurationNum", self.duration.numerator, V.MA_REPLACE)
+        api.mapSetInt(props, b"_DurationDen", self.duration.denominator, V.MA_REPLACE)
+        api.mapDeleteKey(props, b"_AbsoluteTime")  # belongs to source frames only
+        for key, value in ((b"_SceneChangePrev", output.scene_prev), (b"_SceneChangeNext", output.scene_next)):
+            if value:
+                api.mapSetInt(props, key, 1, V.MA_REPLACE)
+            else:
+                api.mapDeleteKey(props, key)
+        api.mapSetFloat(props, b"VsinrSourceTime", float(output.source_time), V.MA_REPLACE)
 
     def free(self) -> None:
+        self.scheduler.close()
         self.api.freeNode(self.node)
-        self.scheduler = None  # type: ignore[assignment]
 
 
 class _Source:
-    """A fetched source frame, read lazily as a (3, H, W) CPU tensor."""
+    """A fetched source frame; its image is a tensor over the frame's own memory."""
 
     __slots__ = ("api", "ptr", "dtype")
 
     def __init__(self, api: V.VSAPI, ptr: int, dtype: type):
         self.api, self.ptr, self.dtype = api, ptr, dtype
 
-    def image(self) -> Any:
-        import torch
-
-        api, itemsize = self.api, np.dtype(self.dtype).itemsize
-        planes = []
-        for plane in range(3):
-            width, height = api.getFrameWidth(self.ptr, plane), api.getFrameHeight(self.ptr, plane)
-            stride = api.getStride(self.ptr, plane)
-            buf = (C.c_char * (stride * height)).from_address(api.getReadPtr(self.ptr, plane))
-            view = np.frombuffer(buf, self.dtype).reshape(height, stride // itemsize)[:, :width]
-            planes.append(torch.from_numpy(view))
-        return torch.stack(planes)
+    def image(self, slot: int) -> Any:
+        return _planes(self.api, self.ptr, self.dtype, writable=False, slot=slot)
 
     def flag(self, key: str) -> bool:
         err = C.c_int(0)
         value = self.api.mapGetInt(self.api.getFramePropertiesRO(self.ptr), key.encode(), 0, C.byref(err))
         return err.value == 0 and value != 0
+
+
+def _planes(api: V.VSAPI, frame: int, dtype: type, *, writable: bool, slot: int = 0) -> Any:
+    """A (3, H, W) tensor over a frame's three planes, without copying.
+
+    VapourSynth usually lays the planes of a fresh frame out at one fixed distance; then a single
+    strided view covers them. Otherwise reads get a copy (in a reused per-thread buffer), and writes go
+    through a proxy that copies into each plane.
+    """
+    import torch
+
+    from vsinr.inference import scratch
+
+    itemsize = np.dtype(dtype).itemsize
+    width, height, stride = api.getFrameWidth(frame, 0), api.getFrameHeight(frame, 0), api.getStride(frame, 0)
+    get = api.getWritePtr if writable else api.getReadPtr
+    ptrs = [get(frame, p) for p in range(3)]
+    step = ptrs[1] - ptrs[0]
+    if step > 0 and ptrs[2] - ptrs[1] == step and step % itemsize == 0 and stride % itemsize == 0:
+        size = 2 * step + stride * height
+        buffer = (C.c_char * size).from_address(ptrs[0])
+        flat = torch.frombuffer(buffer, dtype=_TORCH_DTYPES[np.dtype(dtype).name]())
+        return flat.as_strided((3, height, width), (step // itemsize, stride // itemsize, 1))
+    views = []
+    for ptr in ptrs:
+        buffer = (C.c_char * (stride * height)).from_address(ptr)
+        views.append(np.frombuffer(buffer, dtype).reshape(height, stride // itemsize)[:, :width])
+    if not writable:
+        planes = [torch.from_numpy(v) for v in views]
+        return torch.stack(planes, out=scratch(f"in{slot}", (3, height, width), planes[0].dtype))
+    return _PlaneWriter([torch.from_numpy(v) for v in views])
+
+
+class _PlaneWriter:
+    """Stands in for a (3, H, W) output tensor when the planes are not evenly spaced: ``copy_`` fills each."""
+
+    def __init__(self, planes: list[Any]):
+        self.planes = planes
+        self.shape = (3, *planes[0].shape)
+        self.dtype, self.device = planes[0].dtype, planes[0].device
+
+    def copy_(self, source: Any) -> None:
+        for plane, data in zip(self.planes, source, strict=True):
+            plane.copy_(data)
+
+
+def _torch_float32() -> Any:
+    import torch
+
+    return torch.float32
+
+
+def _torch_float16() -> Any:
+    import torch
+
+    return torch.float16
+
+
+_TORCH_DTYPES = {"float32": _torch_float32, "float16": _torch_float16}
 
 
 # ---------------------------------------------------------------------------------------------- callbacks

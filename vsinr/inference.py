@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
-
 import torch
 
 from vsinr.methods import EngineRequest, MethodSpec, WindowedEngine
 from vsinr.scheduling import Renderer
 from vsinr.tiling import TileGrid, render_tiled
 
+_scratch = threading.local()
 _lock = threading.Lock()
 _engines: dict[tuple[str, EngineRequest], tuple[WindowedEngine, threading.Lock]] = {}
 
@@ -27,16 +26,33 @@ def engine_for(method: MethodSpec, request: EngineRequest) -> tuple[WindowedEngi
         return _engines[key]
 
 
+def scratch(slot: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A per-thread reusable buffer: frame-sized temporaries without a fresh allocation (and page faults)
+    for every frame. Valid until the same thread asks for the same slot again."""
+    buffers: dict[str, torch.Tensor] = _scratch.__dict__.setdefault("buffers", {})
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.shape != shape or buffer.dtype != dtype or buffer.device != torch.device(device):
+        buffer = buffers[slot] = torch.empty(shape, dtype=dtype, device=device)
+    return buffer
+
+
 def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineRequest, grid: TileGrid) -> Renderer:
-    """A window renderer: CPU frames in, CPU frames out, computed on the request's device and precision."""
+    """A window renderer from CPU frames into CPU outputs, computed on the request's device and precision.
+
+    On the CPU at the clip's own precision the engine reads the source frames and writes the output
+    frames in place; otherwise frames go through device buffers.
+    """
     dtype = torch.float16 if request.half else torch.float32
     device = torch.device(request.device)
 
-    def render(frames: torch.Tensor, times: Sequence[float]) -> list[Any]:
-        out_dtype = frames.dtype
-        x = frames.to(device=device, dtype=dtype, non_blocking=True)
+    def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        x = [f.to(device=device, dtype=dtype, non_blocking=True) for f in frames]
+        direct = all(isinstance(o, torch.Tensor) and o.device == device and o.dtype == dtype for o in out)
+        targets = out if direct else [scratch(f"out{i}", tuple(o.shape), dtype, device) for i, o in enumerate(out)]
         with lock, torch.inference_mode():
-            images = render_tiled(engine.render, x, times, grid)
-            return [image.to(device="cpu", dtype=out_dtype) for image in images]
+            render_tiled(engine.render, x, times, targets, grid)
+        if not direct:
+            for o, t in zip(out, targets, strict=True):
+                o.copy_(t)
 
     return render

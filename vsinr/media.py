@@ -70,6 +70,8 @@ def encode(
     container_format = CONTAINERS.get(target.suffix.lower())
     if container_format is None:
         raise ValueError(f"unknown container {target.suffix!r}; use one of {', '.join(CONTAINERS)}")
+    if codec not in av.codecs_available:
+        raise ValueError(f"unknown encoder {codec!r}; try libx264, libx265, libsvtav1, libvpx-vp9 or ffv1")
     if clip.fps == 0:
         raise ValueError("the clip has a variable frame rate; give it one with core.std.AssumeFPS")
     yuv = to_yuv(clip, matrix)

@@ -97,8 +97,13 @@ class WindowedEngine(Protocol):
     step: int
     halo: int
 
-    def render(self, frames: torch.Tensor, times: Sequence[float], size: tuple[int, int]) -> Sequence[torch.Tensor]:
-        """Frames (window, 3, H, W) → one (3, size[0], size[1]) tensor per local time in [0, window-1]."""
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        """Fill ``out[i]`` (3, H', W') with the frame at local time ``times[i]`` in [0, window-1].
+
+        ``frames`` are the window's (3, H, W) tensors on the engine's device. Outputs are written in
+        place (on the CPU they are the output frames' own memory), so an engine allocates nothing it
+        does not need.
+        """
         ...
 
 

@@ -21,8 +21,9 @@ from vsinr.timing import Windows
 class SourceFrame(Protocol):
     """A source frame as the scheduler needs it."""
 
-    def image(self) -> Any:
-        """The frame as a (3, H, W) float tensor on the CPU."""
+    def image(self, slot: int) -> Any:
+        """The frame as a (3, H, W) float tensor on the CPU, valid while the frame is held and until
+        this thread reads another frame into the same ``slot``."""
         ...
 
     def flag(self, key: str) -> bool:
@@ -32,26 +33,39 @@ class SourceFrame(Protocol):
 
 @dataclass(frozen=True)
 class Output:
-    """One rendered output frame and what the host writes with it."""
+    """One rendered output frame and what the host still has to set on it."""
 
-    image: Any  # (3, H, W) tensor on the CPU
+    frame: Any  # the host's handle (a VSFrame the bridge owns until it is delivered)
     prop_source: int  # the source frame whose props are copied
     scene_prev: bool
     scene_next: bool
     source_time: Fraction
 
 
-#: Renders a window: (frames (window, 3, H, W), local times) → one image per time.
-Renderer = Callable[[Any, Sequence[float]], Sequence[Any]]
+#: Renders a window: (window frames (3, H, W) each, local times, output tensors to fill).
+Renderer = Callable[[Sequence[Any], Sequence[float], Sequence[Any]], None]
+#: Makes an output frame whose props start as a copy of the given source's: (handle, (3, H', W') tensor).
+Allocator = Callable[[SourceFrame], tuple[Any, Any]]
 
 
 class WindowScheduler:
     """Serves output frames window by window, caching each window's outputs until they are delivered."""
 
-    def __init__(self, windows: Windows, render: Renderer, *, scene_change: bool = True, capacity: int = 8):
+    def __init__(
+        self,
+        windows: Windows,
+        render: Renderer,
+        allocate: Allocator,
+        release: Callable[[Any], None],
+        *,
+        scene_change: bool = True,
+        capacity: int = 8,
+    ):
         self.windows = windows
         self.timemap = windows.timemap
         self.render = render
+        self.allocate = allocate
+        self.release = release
         self.scene_change = scene_change
         self.capacity = capacity
         self._lock = threading.Lock()
@@ -63,31 +77,51 @@ class WindowScheduler:
         return sorted(set(self.windows.sources(self.windows.of(k))))
 
     def get(self, k: int, fetch: Callable[[int], SourceFrame]) -> Output:
-        """Output frame k; ``fetch`` gives the source frames listed by ``sources(k)``."""
+        """Output frame k (the caller owns its frame); ``fetch`` gives the frames listed by ``sources(k)``."""
         j = self.windows.of(k)
         with self._lock:
             window_lock = self._window_locks.setdefault(j, threading.Lock())
-        with window_lock:
+        with window_lock:  # one computation per window at a time; other windows go on in parallel
+            found = self._take(j, k)
+            if found is not None:
+                return found
+            outputs = self._compute(j, fetch)
+            output = outputs.pop(k)
             with self._lock:
-                outputs = self._cache.get(j)
-                if outputs is not None:
-                    self._cache.move_to_end(j)
-            if outputs is None:
-                outputs = self._compute(j, fetch)
-                with self._lock:
+                if j in self._cache or not outputs:  # k had been delivered before: keep what is cached
+                    spare = list(outputs.values())
+                else:
                     self._cache[j] = outputs
+                    spare = []
                     while len(self._cache) > self.capacity:
-                        self._cache.popitem(last=False)
-            with self._lock:
-                output = outputs.pop(k)
-                if not outputs:  # every output of the window delivered: free it
-                    self._cache.pop(j, None)
-                    self._window_locks.pop(j, None)
-        return output
+                        spare += self._cache.popitem(last=False)[1].values()
+            for extra in spare:
+                self.release(extra.frame)
+            return output
+
+    def _take(self, j: int, k: int) -> Output | None:
+        """Remove and return output k from the cache, freeing the window's entry once it is empty."""
+        with self._lock:
+            outputs = self._cache.get(j)
+            if outputs is None or k not in outputs:
+                return None
+            output = outputs.pop(k)
+            if outputs:
+                self._cache.move_to_end(j)
+            else:
+                del self._cache[j]
+                self._window_locks.pop(j, None)
+            return output
+
+    def close(self) -> None:
+        """Release every undelivered output."""
+        with self._lock:
+            for outputs in self._cache.values():
+                for output in outputs.values():
+                    self.release(output.frame)
+            self._cache.clear()
 
     def _compute(self, j: int, fetch: Callable[[int], SourceFrame]) -> dict[int, Output]:
-        import torch
-
         sources = self.windows.sources(j)
         start = self.windows.start(j)
         frames = {s: fetch(s) for s in set(sources)}
@@ -109,10 +143,16 @@ class WindowScheduler:
                 k == self.timemap.num_frames - 1 or math.floor(self.timemap.held_time(k + 1)) > left
             )
             plan.append((prop_source, prev, nxt))
-        images = self.render(torch.stack([frames[s].image() for s in sources]), [float(t) for t in times])
+        allocated = [self.allocate(frames[p]) for p, _, _ in plan]
+        try:
+            self.render([frames[s].image(i) for i, s in enumerate(sources)], [float(t) for t in times], [a[1] for a in allocated])
+        except BaseException:
+            for handle, _ in allocated:
+                self.release(handle)
+            raise
         return {
-            k: Output(image=img, prop_source=p, scene_prev=prev, scene_next=nxt, source_time=t + start)
-            for k, img, (p, prev, nxt), t in zip(ks, images, plan, times, strict=True)
+            k: Output(frame=handle, prop_source=p, scene_prev=prev, scene_next=nxt, source_time=t + start)
+            for k, (handle, _), (p, prev, nxt), t in zip(ks, allocated, plan, times, strict=True)
         }
 
     @staticmethod

@@ -59,30 +59,30 @@ class TileGrid:
 
 
 def render_tiled(
-    render: Callable[[Any, Sequence[float], tuple[int, int]], Sequence[Any]],
-    frames: Any,
+    render: Callable[[Sequence[Any], Sequence[float], Sequence[Any]], None],
+    frames: Sequence[Any],
     times: Sequence[float],
+    out: Sequence[Any],
     grid: TileGrid,
-) -> list[Any]:
-    """Render ``frames`` (T, C, H, W) at ``times`` tile by tile; returns one (C, H', W') tensor per time."""
+) -> None:
+    """Render ``frames`` (each (C, H, W)) at ``times`` into ``out`` (each (C, H', W')), tile by tile."""
     import torch
 
     ys, xs = grid.spans(0), grid.spans(1)
     if len(ys) == 1 and len(xs) == 1:
-        return list(render(frames, times, grid.out_size))
-    outputs = [
-        torch.empty((frames.shape[1], *grid.out_size), dtype=frames.dtype, device=frames.device) for _ in times
-    ]
+        render(frames, times, out)
+        return
+    channels = out[0].shape[0]
     for y0, y1 in ys:
         py0, py1 = grid.padded(0, (y0, y1))
         for x0, x1 in xs:
             px0, px1 = grid.padded(1, (x0, x1))
-            tile_out = (grid.out(0, py1) - grid.out(0, py0), grid.out(1, px1) - grid.out(1, px0))
-            pieces = render(frames[:, :, py0:py1, px0:px1], times, tile_out)
+            shape = (channels, grid.out(0, py1) - grid.out(0, py0), grid.out(1, px1) - grid.out(1, px0))
+            pieces = [torch.empty(shape, dtype=out[0].dtype, device=out[0].device) for _ in times]
+            render([f[:, py0:py1, px0:px1] for f in frames], times, pieces)
             cy0, cy1 = grid.out(0, y0) - grid.out(0, py0), grid.out(0, y1) - grid.out(0, py0)
             cx0, cx1 = grid.out(1, x0) - grid.out(1, px0), grid.out(1, x1) - grid.out(1, px0)
-            for out, piece in zip(outputs, pieces, strict=True):
-                out[:, grid.out(0, y0) : grid.out(0, y1), grid.out(1, x0) : grid.out(1, x1)] = piece[
+            for target, piece in zip(out, pieces, strict=True):
+                target[:, grid.out(0, y0) : grid.out(0, y1), grid.out(1, x0) : grid.out(1, x1)] = piece[
                     :, cy0:cy1, cx0:cx1
                 ]
-    return outputs

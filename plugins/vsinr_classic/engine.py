@@ -15,10 +15,15 @@ class BlendEngine:
     step = 1
     halo = 0
 
-    def render(self, frames: torch.Tensor, times: Sequence[float], size: tuple[int, int]) -> list[torch.Tensor]:
-        if tuple(frames.shape[-2:]) != tuple(size):  # only when a caller skips the host's native resize
-            frames = F.interpolate(frames, size=size, mode="bicubic", align_corners=False, antialias=True)
-        left, right = frames[0], frames[1]
-        # torch.lerp is exact at both ends (it evaluates from the nearer end), so held and source-aligned
-        # frames come out bit-identical to the source.
-        return [left if t == 0 else torch.lerp(left, right, t) for t in times]
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        left, right = frames
+        if left.shape != out[0].shape:  # only when a caller skips the host's native resize
+            pair = F.interpolate(torch.stack(frames), size=out[0].shape[-2:], mode="bicubic", antialias=True)
+            left, right = pair[0], pair[1]
+        for t, target in zip(times, out, strict=True):
+            # torch.lerp is exact at both ends (it evaluates from the nearer end), so source-aligned and
+            # held frames come out bit-identical to the source.
+            if t == 0:
+                target.copy_(left)
+            else:
+                torch.lerp(left, right, t, out=target)

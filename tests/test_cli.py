@@ -1,0 +1,114 @@
+"""The vsinr command: run, frameserve (stdout and named pipe), filter strings, safe output files."""
+
+from __future__ import annotations
+
+import os
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from conftest import run
+from vsinr import filterspec
+
+SCRIPT = """
+import vapoursynth as vs
+from vapoursynth import core
+clip = core.std.BlankClip(width=32, height=24, format=vs.RGBS, length=5, fpsnum=25, color=[0.2, 0.4, 0.6])
+core.vsinr.STVSR(clip, 2, 2).set_output()
+"""
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "small.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for n in range(8):
+            rgb = np.zeros((32, 48, 3), np.uint8)
+            rgb[:, (n * 5) % 48 :, 0] = 200
+            rgb[..., 1] = 80
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _probe(path: Path) -> tuple[int, int, int, Fraction]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        count = sum(1 for _ in container.decode(stream))
+        return stream.width, stream.height, count, Fraction(stream.guessed_rate or stream.average_rate)
+
+
+def test_run_applies_the_filter_and_encodes(small_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mkv"
+    result = run(["vsinr", "run", str(small_video), "-o", str(out), "--filter", "STVSR(sscale=2, tscale=2)"])
+    assert result.returncode == 0, result.stderr.decode()
+    width, height, count, _ = _probe(out)
+    assert (width, height, count) == (96, 64, 16)
+    assert result.stdout.decode().strip() == str(out)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_run_reports_filter_errors_and_leaves_no_file(small_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mkv"
+    bad = run(["vsinr", "run", str(small_video), "-o", str(out), "--filter", "STVSR(sscale=-1)"])
+    assert bad.returncode == 1 and "sscale must be a positive number" in bad.stderr.decode()
+    unknown = run(["vsinr", "run", str(small_video), "-o", str(out), "--filter", "Upscale(2)"])
+    assert unknown.returncode == 2 and "no function 'Upscale'" in unknown.stderr.decode()
+    garbage = run(["vsinr", "run", str(small_video), "-o", str(out), "--filter", "STVSR(2"])
+    assert garbage.returncode == 2 and "is not a call" in garbage.stderr.decode()
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_run_keeps_an_existing_file_when_encoding_fails(small_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "keep.mkv"
+    out.write_bytes(b"precious")
+    result = run(["vsinr", "run", str(small_video), "-o", str(out), "--codec", "no-such-codec"])
+    assert result.returncode == 1 and "unknown encoder 'no-such-codec'" in result.stderr.decode()
+    assert out.read_bytes() == b"precious" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.mkv"]
+
+
+def test_frameserve_to_stdout(tmp_path: Path) -> None:
+    script = tmp_path / "s.vpy"
+    script.write_text(SCRIPT)
+    result = run(["vsinr", "frameserve", str(script)])
+    assert result.returncode == 0, result.stderr.decode()
+    header = result.stdout.split(b"\n", 1)[0].split()
+    assert header[0] == b"YUV4MPEG2" and b"W64" in header and b"H48" in header and b"F50:1" in header
+    assert result.stdout.count(b"FRAME\n") == 10
+
+
+def test_frameserve_through_a_named_pipe(tmp_path: Path) -> None:
+    script, fifo = tmp_path / "s.vpy", tmp_path / "video.y4m"
+    script.write_text(SCRIPT)
+    received: list[bytes] = []
+
+    def reader() -> None:
+        while not fifo.exists():
+            threading.Event().wait(0.05)
+        with open(fifo, "rb") as stream:
+            received.append(stream.read())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    result = run(["vsinr", "frameserve", str(script), "--fifo", str(fifo)])
+    thread.join(timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    assert received and received[0].startswith(b"YUV4MPEG2 ") and received[0].count(b"FRAME\n") == 10
+    assert os.path.exists(fifo)
+
+
+def test_filter_strings() -> None:
+    assert filterspec.parse("STVSR(sscale=2, tscale=4)") == filterspec.FilterCall("STVSR", (), {"sscale": 2, "tscale": 4})
+    assert filterspec.parse("STVSR(2, 4, method='classic')").args == (2, 4)
+    assert filterspec.parse("Interpolate").name == "Interpolate"
+    for bad in ("STVSR(2", "os.system('x')", "STVSR(sscale=__import__('os'))", "1 + 2"):
+        with pytest.raises(ValueError):
+            filterspec.parse(bad)
