@@ -10,8 +10,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import run
+
 from vsinr import filterspec
 
 SCRIPT = """

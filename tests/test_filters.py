@@ -9,9 +9,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import vapoursynth as vs
+from conftest import frames, lerp, noise_clip, planes
 
 import vsinr
-from conftest import frames, lerp, noise_clip, planes
 
 core = vs.core
 

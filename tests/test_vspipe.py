@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import vapoursynth as vs
-
 from conftest import ROOT, frames, run
 
 SCRIPT = """

@@ -34,13 +34,11 @@ _lock = threading.Lock()
 _filters: dict[int, _Filter] = {}
 _next_id = itertools.count(1)
 _functions: list[tasks.FunctionDef] = []
-_plugin_paths: dict[int, str] = {}
 
 
 def register(plugin: int, vspapi: int) -> None:
     """Register the functions of the installed methods on the ``vsinr`` plugin (called from C)."""
     papi = V.plugin_api(vspapi)
-    _plugin_paths[plugin] = ""
     for fn, methods in tasks.served_functions():
         with _lock:
             if fn not in _functions:
@@ -306,7 +304,7 @@ def _planes(api: V.VSAPI, frame: int, dtype: type, *, writable: bool, slot: int 
     if step > 0 and ptrs[2] - ptrs[1] == step and step % itemsize == 0 and stride % itemsize == 0:
         size = 2 * step + stride * height
         buffer = (C.c_char * size).from_address(ptrs[0])
-        flat = torch.frombuffer(buffer, dtype=_TORCH_DTYPES[np.dtype(dtype).name]())
+        flat = torch.frombuffer(buffer, dtype=getattr(torch, np.dtype(dtype).name))
         return flat.as_strided((3, height, width), (step // itemsize, stride // itemsize, 1))
     views = []
     for ptr in ptrs:
@@ -329,21 +327,6 @@ class _PlaneWriter:
     def copy_(self, source: Any) -> None:
         for plane, data in zip(self.planes, source, strict=True):
             plane.copy_(data)
-
-
-def _torch_float32() -> Any:
-    import torch
-
-    return torch.float32
-
-
-def _torch_float16() -> Any:
-    import torch
-
-    return torch.float16
-
-
-_TORCH_DTYPES = {"float32": _torch_float32, "float16": _torch_float16}
 
 
 # ---------------------------------------------------------------------------------------------- callbacks

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+
 import torch
 
 from vsinr.methods import EngineRequest, MethodSpec, WindowedEngine

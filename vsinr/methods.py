@@ -6,7 +6,7 @@ Nothing here imports torch; engines are built only when a filter is created.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -124,7 +124,6 @@ class MethodSpec:
     #: When set, the spatial scaling is done by VapourSynth's own resizer and the engine works at the
     #: output size (for classical methods, where zimg is both faster and the reference users know).
     native_resize: Callable[[Mapping[str, Any]], NativeResize] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (for ``vsinr list-plugins --json`` and ``Version()``)."""
