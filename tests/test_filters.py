@@ -191,3 +191,20 @@ def test_missing_gpu_is_a_clear_error() -> None:
 
 def test_interpolate_classic_cannot_scale_space() -> None:
     assert "Interpolate" in _error(lambda: core.vsinr.Interpolate(noise_clip(), 2, sscale=2))
+
+
+def test_requests_exactly_the_window_frames() -> None:
+    produced: list[int] = []
+    blank = core.std.BlankClip(width=16, height=12, format=vs.RGBS, length=50, fpsnum=24)
+
+    def count(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        produced.append(n)
+        return f
+
+    src = core.std.ModifyFrame(blank, blank, count)
+    out = core.vsinr.STVSR(src, 1, fps_num=60, fps_den=1)  # output 53 sits at source time 21.2
+    out.get_frame(53)
+    assert sorted(set(produced)) == [21, 22]
+    produced.clear()
+    out.get_frame(out.num_frames - 1)  # held past the end: the last pair only
+    assert sorted(set(produced)) == [48, 49]

@@ -22,10 +22,14 @@ class Engine:
     window, step, halo = 2, 1, 0
 
     def __init__(self, gain):
+        if gain < 0:
+            raise FileNotFoundError("weights for gain < 0 are missing: pass weights=PATH")
         self.gain = gain
 
     def render(self, frames, times, out):
         import torch.nn.functional as F
+        if self.gain == 13:
+            raise RuntimeError("unlucky gain")
         for t, target in zip(times, out):
             up = F.interpolate(frames[round(t)][None], size=tuple(target.shape[-2:]), mode="nearest")[0]
             target.copy_(up * self.gain)
@@ -87,6 +91,17 @@ CALLS = textwrap.dedent(
         core.vsinr.STVSR(clip, 2, 2, method="classic", fake_gain=3.0)
     except vs.Error as exc:
         print(exc)
+    try:
+        core.vsinr.STVSR(clip, 4, 2, fake_gain=-1.0)
+    except vs.Error as exc:
+        print(exc.args[0].splitlines()[0])
+    failing = core.vsinr.STVSR(clip, 4, 2, fake_gain=13.0)
+    try:
+        failing.get_frame(2)
+    except vs.Error as exc:
+        print(exc.args[0].splitlines()[0])
+    assert core.vsinr.STVSR(clip, 4, 2).get_frame(2).width == 64  # the host carries on
+    print("alive")
     """
 )
 
@@ -99,6 +114,11 @@ def test_third_party_method_is_callable_and_constrained(plugin_path: Path) -> No
         "STVSR: method 'fake' cannot do this: spatial scale 2 is not supported (it does 4); methods that can: classic"
     )
     assert lines[1] == "STVSR: fake_gain is not a parameter of method 'classic'"
+    assert lines[2] == (
+        "STVSR: method 'fake' failed to load: FileNotFoundError: weights for gain < 0 are missing: pass weights=PATH"
+    )
+    assert lines[3] == "STVSR: frame 2: RuntimeError('unlucky gain')"
+    assert lines[4] == "alive"
 
 
 def test_importing_vsinr_and_registering_does_not_import_torch() -> None:

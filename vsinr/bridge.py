@@ -160,7 +160,10 @@ class _Filter:
             weights=plan.weights,
             params=plan.params,
         )
-        engine, lock = inference.engine_for(plan.method, request)
+        try:
+            engine, lock = inference.engine_for(plan.method, request)
+        except Exception as exc:  # missing or corrupt weights, missing dependency, out of memory...
+            raise tasks.UsageError(f"method {plan.method.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
         src_vi = api.getVideoInfo(self.node).contents
         in_size = (src_vi.height, src_vi.width)
         overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
