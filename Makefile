@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml hatch_build.py filters/vsinr_entry.c
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found; install it or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q -e '.[demo,test]'
+	$(VENV)/bin/python -m pip install -q -e '.[demo,bench,test]'
 	$(VENV)/bin/vapoursynth config >&2  # lets vspipe find this venv's Python
 	touch $@
 

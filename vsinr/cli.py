@@ -182,5 +182,62 @@ def _serve(clip: Any, stream: Any) -> None:
             raise click.ClickException(str(exc)) from None
 
 
+@cli.command()
+@click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-t", "--task", "tasks", multiple=True, type=click.Choice(["stvsr", "interpolate", "noise", "jpeg", "codec"]),
+              help="Repeatable; default: stvsr, interpolate, noise, jpeg.")
+@click.option("-m", "--method", "methods", multiple=True, help="vsinr methods to compare (default: all installed).")
+@click.option("--no-baselines", is_flag=True, help="Only vsinr methods.")
+@click.option("--sscale", default=4, show_default=True, help="stvsr spatial scale.")
+@click.option("--tscale", default=2, show_default=True, help="stvsr time scale.")
+@click.option("--factor", default=2, show_default=True, help="interpolate factor.")
+@click.option("--max-frames", type=click.IntRange(min=2), help="Use only the first N frames of each clip.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all numbers here.")
+@click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path), help="Write tables here.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Codec RD plot (PNG).")
+def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, ...], no_baselines: bool, sscale: int,
+          tscale: int, factor: int, max_frames: int | None, json_path: Path | None, md_path: Path | None,
+          plot_path: Path | None) -> None:
+    """Measure vsinr methods and classical baselines on CLIPS with the evaluation protocol."""
+    import platform
+    import shlex
+    import subprocess
+
+    from vsinr import benchmark, report
+
+    settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames)
+    paths = [Path(c) for c in clips]
+    for path in paths:
+        if not path.is_file():
+            raise click.ClickException(f"clip not found: {path}")
+    results: dict[str, Any] = {}
+    log = lambda text: click.echo(text, err=True)  # noqa: E731
+    try:
+        for task in tasks or benchmark.DEFAULT_TASKS:
+            if task == "codec":
+                results |= benchmark.evaluate_codec(paths, settings, log)
+            else:
+                results |= benchmark.evaluate(task, paths, settings, list(methods) or None, not no_baselines, log)
+    except benchmark.BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    command = "vsinr bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    meta = {"command": command, "commit": commit, "vsinr": __version__, "machine": platform.processor() or platform.machine(),
+            "settings": settings.__dict__}
+    header = (f"# vsinr benchmark\n\nProduced by `{command}` (commit {commit or 'unknown'}, vsinr {__version__}, "
+              f"{platform.machine()} CPU, {os.cpu_count()} cores).\nPSNR/SSIM on 8-bit-quantised frames; Y is BT.601; "
+              f"STVSR crops {sscale} border pixels. fps counts output frames; peak MiB is the rise of the process's "
+              f"resident memory while the frames were made.")
+    text = report.markdown(results, header)
+    if md_path:
+        report.write_text(text, md_path)
+    if json_path:
+        report.write_json(results, meta, json_path)
+    if plot_path and "codec" in results:
+        report.plot_codec(results["codec"], plot_path)
+    if not md_path:
+        click.echo(text)
+
+
 def main() -> None:
     cli()

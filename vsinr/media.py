@@ -116,3 +116,24 @@ def run_script(script: Path, args: dict[str, str] | None = None) -> dict[str, An
 def write_y4m(clip: vs.VideoNode, stream: IO[bytes], progress: Callable[[int, int], None] | None = None) -> None:
     """Write ``clip`` (YUV or GRAY, integer) as YUV4MPEG2 to a binary stream."""
     clip.output(stream, y4m=True, progress_update=progress)
+
+
+def clip_from_arrays(frames: list[np.ndarray], fps: Fraction) -> vs.VideoNode:
+    """An RGBS clip whose frame n is ``frames[n]`` ((3, H, W) float arrays)."""
+    height, width = frames[0].shape[-2:]
+    blank = vs.core.std.BlankClip(
+        width=width, height=height, format=vs.RGBS, length=len(frames), fpsnum=fps.numerator, fpsden=fps.denominator
+    )
+
+    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), frames[n][p])
+        return out
+
+    return vs.core.std.ModifyFrame(blank, blank, fill)
+
+
+def read_frames(clip: vs.VideoNode) -> list[np.ndarray]:
+    """Every frame of an RGB clip as a (3, H, W) float32 array."""
+    return [np.stack([np.array(f[p], dtype=np.float32) for p in range(3)]) for f in clip.frames()]

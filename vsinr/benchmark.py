@@ -1,0 +1,342 @@
+"""The evaluation harness: every method and the classical baselines measured the same way on real clips.
+
+Protocol (``DESIGN.md``, "Evaluation protocol"):
+- ``stvsr``: ground truth = the clip (cropped to multiples of sscale); input = every tscale-th frame
+  downscaled by sscale with MATLAB-style antialiased bicubic; every frame reconstructed and scored, with
+  interpolated and source-aligned frames reported apart; ``sscale`` border pixels cropped.
+- ``interpolate``: input = even frames; odd frames scored (as "interp"), even ones apart.
+- ``noise``: Gaussian noise plus 10% salt-and-pepper; ``jpeg``: JPEG at each quality.
+- ``codec``: x264 / x265 rate points (bits per pixel over the frames' area) and BD-rate.
+Clips are split at scene cuts first, so a cut never sits inside a reconstructed interval. Every score is
+computed here from frames this run produced; a missing clip, a clip too short for the protocol or a
+method that is not installed is an error, never a gap filled in.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import vapoursynth as vs
+
+from vsinr import baselines, degrade, media, metrics, plugins
+
+TASKS = ("stvsr", "interpolate", "noise", "jpeg", "codec")
+DEFAULT_TASKS = ("stvsr", "interpolate", "noise", "jpeg")
+
+
+class BenchError(RuntimeError):
+    """A benchmark that cannot be run as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    sscale: int = 4
+    tscale: int = 2
+    factor: int = 2
+    sigma: float = 10 / 255
+    impulse: float = 0.1
+    qualities: tuple[int, ...] = (10, 20, 30, 40)
+    crfs: tuple[int, ...] = (20, 26, 32, 38)
+    max_frames: int | None = None
+    cut_threshold: float = 0.08
+    seed: int = 0
+
+
+@dataclass
+class Case:
+    """One degraded input of one shot and what its outputs are compared with."""
+
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]
+    interpolated: set[int]  # output indices that fall between inputs
+    border: int
+    only_interpolated: bool = False  # score only the interpolated frames (frame interpolation)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: builds the output clip from the input clip
+Runner = Callable[[vs.VideoNode], vs.VideoNode]
+
+
+# ------------------------------------------------------------------------------------------ clips
+
+
+def load_clip(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], Fraction]:
+    """A clip's frames as float RGB, and its frame rate."""
+    if not path.is_file():
+        raise BenchError(f"clip not found: {path}")
+    try:
+        clip = media.open_source(path)
+    except vs.Error as exc:
+        raise BenchError(f"cannot read {path}: {exc}") from None
+    if clip.fps == 0:
+        raise BenchError(f"{path} has a variable frame rate; the protocol needs a constant one")
+    if max_frames:
+        clip = clip[: min(max_frames, clip.num_frames)]
+    return media.read_frames(clip), Fraction(clip.fps.numerator, clip.fps.denominator)
+
+
+def split_shots(frames: list[np.ndarray], threshold: float) -> list[range]:
+    """Shots between scene cuts: a cut where the mean absolute luma change exceeds ``threshold`` and five
+    times the clip's median change."""
+    if len(frames) < 2:
+        return [range(len(frames))]
+    luma = [metrics.rgb_to_y(f) for f in frames]
+    diffs = np.array([float(np.mean(np.abs(luma[i + 1] - luma[i]))) for i in range(len(frames) - 1)])
+    limit = max(threshold, 5 * float(np.median(diffs)))
+    cuts = [i + 1 for i, d in enumerate(diffs) if d > limit]
+    bounds = [0, *cuts, len(frames)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+# ------------------------------------------------------------------------------------------ cases
+
+
+def make_case(task: str, shot: list[np.ndarray], settings: Settings, rng: np.random.Generator, **kw: Any) -> Case | None:
+    """The degraded input of ``task`` for one shot (None when the shot is too short for the protocol)."""
+    if task == "stvsr":
+        s, t = settings.sscale, settings.tscale
+        length = (len(shot) - 1) // t * t + 1
+        if length < t + 1:
+            return None
+        gt = [degrade.modcrop(f, s) for f in shot[:length]]
+        inputs = [degrade.imresize(gt[i], 1 / s) for i in range(0, length, t)]
+        return Case(inputs, gt, {k for k in range(length) if k % t}, border=s)
+    if task == "interpolate":
+        f = settings.factor
+        length = (len(shot) - 1) // f * f + 1
+        if length < f + 1:
+            return None
+        interpolated = {k for k in range(length) if k % f}
+        return Case(shot[0:length:f], shot[:length], interpolated, border=0, only_interpolated=True)
+    if task == "noise":
+        noisy = [degrade.add_noise(f, rng, settings.sigma, settings.impulse) for f in shot]
+        return Case(noisy, shot, set(), border=0)
+    if task == "jpeg":
+        return Case([degrade.jpeg(f, kw["quality"]) for f in shot], shot, set(), border=0)
+    raise BenchError(f"unknown task {task!r}")
+
+
+# ------------------------------------------------------------------------------------------ runners
+
+
+def _vsinr_methods(task: str) -> list[str]:
+    function_task = {"stvsr": "stvsr", "interpolate": "interpolate", "noise": "denoise", "jpeg": "denoise"}[task]
+    return [m.name for m in plugins.methods_for(function_task)]
+
+
+def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_baselines: bool, **kw: Any) -> dict[str, Runner]:
+    """The vsinr methods (``vsinr:<name>``) and baselines compared on ``task``."""
+    installed = _vsinr_methods(task)
+    chosen = list(installed) if methods is None else list(methods)
+    missing = [m for m in chosen if m not in installed]
+    if missing:
+        raise BenchError(
+            f"method(s) {', '.join(missing)} not installed for {task} (installed: {', '.join(installed) or 'none'})"
+        )
+    s, t, f = settings.sscale, settings.tscale, settings.factor
+    found: dict[str, Runner] = {}
+    for name in chosen:
+        if task == "stvsr":
+            found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.STVSR(c, s, t, method=n)
+        elif task == "interpolate":
+            found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.Interpolate(c, f, method=n)
+        else:
+            found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.Denoise(c, method=n, degradation=task)
+    if not use_baselines:
+        return found
+    if task == "stvsr":
+        found |= {
+            "bicubic+repeat": lambda c: baselines.repeat(baselines.resize(c, s), t),
+            "bicubic+blend": lambda c: baselines.blend(baselines.resize(c, s), t),
+            "spline36+blend": lambda c: baselines.blend(baselines.resize(c, s, "Spline36"), t),
+            "spline36+flowfps": lambda c: baselines.flowfps(baselines.resize(c, s, "Spline36"), t),
+        }
+    elif task == "interpolate":
+        found |= {
+            "repeat": lambda c: baselines.repeat(c, f),
+            "blend": lambda c: baselines.blend(c, f),
+            "flowfps": lambda c: baselines.flowfps(c, f),
+        }
+    elif task == "noise":
+        sigma255 = settings.sigma * 255
+        found |= {
+            "noisy input": lambda c: c,
+            "median3": baselines.median,
+            "median3+bm3d": lambda c: baselines.bm3d(baselines.median(c), sigma255),
+        }
+    elif task == "jpeg":
+        sigma255 = {10: 12.0, 20: 9.0, 30: 7.0, 40: 6.0}.get(kw["quality"], 8.0)  # JPEG error level per quality
+        found |= {"jpeg input": lambda c: c, "bm3d": lambda c: baselines.bm3d(c, sigma255)}
+    if not found:
+        raise BenchError(f"nothing to compare for {task}: no vsinr method is installed and baselines are off")
+    return found
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def _reset_peak_rss() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _rss_mb(field: str) -> float:
+    """VmRSS or VmHWM (peak since the last reset) of this process, in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
+    """Run one runner on one case: output frames, time, peak memory and per-frame scores."""
+    clip = media.clip_from_arrays(case.inputs, fps)
+    out = runner(clip)
+    if out.num_frames < len(case.targets):
+        raise BenchError(f"produced {out.num_frames} frames, the protocol needs {len(case.targets)}")
+    out = out[: len(case.targets)]
+    before = _rss_mb("VmRSS")
+    _reset_peak_rss()
+    start = time.perf_counter()
+    frames = [np.round(np.clip(f, 0, 1) * 255).astype(np.uint8) for f in media.read_frames(out)]
+    seconds = time.perf_counter() - start
+    peak = _rss_mb("VmHWM") - before
+    rows = []
+    for k, (got, want) in enumerate(zip(frames, case.targets, strict=True)):
+        if case.only_interpolated and k not in case.interpolated:
+            continue
+        got_f, want_f = got.astype(np.float64) / 255, metrics.quantize(want)
+        if got_f.shape != want_f.shape:
+            raise BenchError(f"frame {k} is {got_f.shape}, the ground truth {want_f.shape}")
+        got_f, want_f = metrics.crop(got_f, case.border), metrics.crop(want_f, case.border)
+        y_got, y_want = metrics.rgb_to_y(got_f), metrics.rgb_to_y(want_f)
+        rows.append({
+            "frame": k,
+            "interpolated": k in case.interpolated,
+            "psnr_y": metrics.psnr(y_got, y_want),
+            "ssim_y": metrics.ssim(y_got, y_want),
+            "psnr_rgb": metrics.psnr(got_f, want_f),
+            "ssim_rgb": metrics.ssim(got_f, want_f),
+        })
+    return {"frames": rows, "seconds": seconds, "peak_mb": peak}
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Means over frames: all, interpolated only and source-aligned only (where there are any)."""
+    summary: dict[str, float] = {}
+    for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
+        summary[key] = _mean(r[key] for r in rows)
+        interp = [r[key] for r in rows if r["interpolated"]]
+        if interp and len(interp) < len(rows):
+            summary[f"{key}_interp"] = _mean(interp)
+            summary[f"{key}_aligned"] = _mean(r[key] for r in rows if not r["interpolated"])
+    return summary
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = [v if math.isfinite(v) else 100.0 for v in values]  # identical frames (inf dB) count as 100 dB
+    return float(np.mean(values)) if values else math.nan
+
+
+def evaluate(
+    task: str,
+    clips: list[Path],
+    settings: Settings,
+    methods: list[str] | None = None,
+    use_baselines: bool = True,
+    log: Callable[[str], None] = lambda text: None,
+) -> dict[str, Any]:
+    """Run ``task`` on every clip; returns, per variant (one per JPEG quality), per-clip and averaged
+    results for every runner."""
+    variants = [{"quality": q} for q in settings.qualities] if task == "jpeg" else [{}]
+    labels = [task if not v else f"{task} q{v['quality']}" for v in variants]
+    tables = [runners(task, settings, methods, use_baselines, **v) for v in variants]  # fail before any work
+    per_clip: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in labels}
+    for path in clips:
+        frames, fps = load_clip(path, settings.max_frames)
+        shots = split_shots(frames, settings.cut_threshold)
+        for label, variant, table in zip(labels, variants, tables, strict=True):
+            rng = np.random.default_rng(settings.seed)
+            cases = [(shot, make_case(task, [frames[i] for i in shot], settings, rng, **variant)) for shot in shots]
+            usable = [(shot, case) for shot, case in cases if case is not None]
+            if not usable:
+                raise BenchError(f"{path.name}: no shot is long enough for {label} ({len(frames)} frames)")
+            entry: dict[str, Any] = {"shots": [[s.start, s.stop] for s, _ in usable]}
+            for name, runner in table.items():
+                rows, seconds, peak = [], 0.0, 0.0
+                for shot, case in usable:
+                    try:
+                        outcome = run_case(runner, case, fps)
+                    except (vs.Error, RuntimeError) as exc:
+                        raise BenchError(f"{name} on {path.name}: {exc}") from None
+                    rows += [r | {"frame": r["frame"] + shot.start} for r in outcome["frames"]]
+                    seconds += outcome["seconds"]
+                    peak = max(peak, outcome["peak_mb"])
+                entry[name] = summarize(rows) | {"fps": len(rows) / seconds, "peak_mb": peak, "frames": len(rows)}
+                log(f"{label:14s} {path.name:24s} {name:18s} PSNR-Y {entry[name]['psnr_y']:6.2f}  "
+                    f"{entry[name]['fps']:7.1f} fps")
+            per_clip[label][path.name] = entry
+    results: dict[str, Any] = {}
+    for label, table in zip(labels, tables, strict=True):
+        clips_done = per_clip[label]
+        keys = [k for k in clips_done[next(iter(clips_done))][next(iter(table))] if k != "frames"]
+        average = {name: {k: _mean(clips_done[c][name][k] for c in clips_done) for k in keys} for name in table}
+        results[label] = {"clips": clips_done, "average": average, "runners": list(table)}
+    return results
+
+
+# ------------------------------------------------------------------------------------------ codec
+
+
+def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
+    """x264 and x265 rate points on every clip, BD-rate of x265 against x264."""
+    import av
+
+    curves: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for path in clips:
+        frames, fps = load_clip(path, settings.max_frames)
+        frames = [degrade.modcrop(f, 2) for f in frames]
+        height, width = frames[0].shape[-2:]
+        targets = [metrics.quantize(f) for f in frames]
+        source = media.clip_from_arrays(frames, fps)
+        curves[path.name] = {}
+        for codec in ("libx264", "libx265"):
+            points = []
+            for crf in settings.crfs:
+                target = Path(os.environ.get("TMPDIR", "/tmp")) / f"vsinr-bench-{os.getpid()}-{codec}-{crf}.mkv"
+                start = time.perf_counter()
+                media.encode(source, target, codec=codec, crf=crf)
+                seconds = time.perf_counter() - start
+                size = target.stat().st_size
+                decoded = media.read_frames(media.open_source(target))
+                target.unlink()
+                psnr_y = _mean(metrics.psnr(metrics.rgb_to_y(metrics.quantize(d)), metrics.rgb_to_y(t))
+                               for d, t in zip(decoded, targets, strict=True))
+                ssim_y = _mean(metrics.ssim(metrics.rgb_to_y(metrics.quantize(d)), metrics.rgb_to_y(t))
+                               for d, t in zip(decoded, targets, strict=True))
+                bpp = metrics.bits_per_pixel(size, width, height, len(frames))
+                points.append({"crf": crf, "bpp": bpp, "psnr_y": psnr_y, "ssim_y": ssim_y, "fps": len(frames) / seconds})
+                log(f"codec {path.name:24s} {codec:8s} crf {crf:2d}  {bpp:.4f} bpp  PSNR-Y {psnr_y:.2f}")
+            curves[path.name][codec] = points
+    bd = {
+        clip: metrics.bd_rate(
+            [p["bpp"] for p in c["libx264"]], [p["psnr_y"] for p in c["libx264"]],
+            [p["bpp"] for p in c["libx265"]], [p["psnr_y"] for p in c["libx265"]],
+        )
+        for clip, c in curves.items()
+    }
+    return {"codec": {"curves": curves, "bd_rate_x265_vs_x264": bd}}

@@ -1,0 +1,87 @@
+"""Quality metrics of the evaluation protocol: PSNR and SSIM on Y (BT.601) and RGB, bits per pixel, and
+the Bjøntegaard delta rate. Images are float arrays in [0, 1], (3, H, W) for RGB or (H, W) for one plane.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def quantize(image: np.ndarray) -> np.ndarray:
+    """Clamp to [0, 1] and round to 8-bit levels, as every published SR/VFI score does before measuring."""
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0
+
+
+def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma in studio range, scaled to [0, 1] (MATLAB ``rgb2ycbcr``'s Y over 255)."""
+    r, g, b = rgb[0].astype(np.float64), rgb[1].astype(np.float64), rgb[2].astype(np.float64)
+    return (16.0 + 65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+
+
+def crop(image: np.ndarray, border: int) -> np.ndarray:
+    """Drop ``border`` pixels on every side (the protocol crops ``sscale`` pixels)."""
+    return image[..., border : image.shape[-2] - border, border : image.shape[-1] - border] if border else image
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB (inf for identical images)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+
+
+def _gaussian_window(sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (x / sigma) ** 2)
+    return g / g.sum()
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Structural similarity (Wang et al. 2004): Gaussian window σ=1.5, K1=0.01, K2=0.03, population
+    statistics, averaged over the positions where the window fits (and over channels for RGB).
+
+    Matches ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=1)``.
+    """
+    if a.ndim == 3:
+        return float(np.mean([ssim(a[c], b[c], data_range) for c in range(a.shape[0])]))
+    from scipy.ndimage import correlate1d
+
+    window = _gaussian_window()
+    pad = window.size // 2
+    x, y = a.astype(np.float64), b.astype(np.float64)
+
+    def blur(image: np.ndarray) -> np.ndarray:  # borders are cropped below, so the edge mode is irrelevant
+        image = correlate1d(correlate1d(image, window, axis=0), window, axis=1)
+        return image[pad:-pad, pad:-pad]
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def bits_per_pixel(num_bytes: int, width: int, height: int, frames: int) -> float:
+    """A file's size in bits over the frames' area."""
+    return 8.0 * num_bytes / (width * height * frames)
+
+
+def bd_rate(rates_a: list[float], psnrs_a: list[float], rates_b: list[float], psnrs_b: list[float]) -> float:
+    """Bjøntegaard delta rate of B against A, in percent (negative: B needs fewer bits for equal PSNR).
+
+    log10(rate) is fitted by a cubic in PSNR for each curve and integrated over the PSNR range both cover.
+    """
+    if min(len(rates_a), len(rates_b)) < 4:
+        raise ValueError("BD-rate needs at least 4 rate points per curve")
+    fit_a = np.polyfit(psnrs_a, np.log10(rates_a), 3)
+    fit_b = np.polyfit(psnrs_b, np.log10(rates_b), 3)
+    low, high = max(min(psnrs_a), min(psnrs_b)), min(max(psnrs_a), max(psnrs_b))
+    if high <= low:
+        raise ValueError("the two rate-distortion curves do not overlap in PSNR")
+    int_a, int_b = np.polyint(fit_a), np.polyint(fit_b)
+    mean_a = (np.polyval(int_a, high) - np.polyval(int_a, low)) / (high - low)
+    mean_b = (np.polyval(int_b, high) - np.polyval(int_b, low)) / (high - low)
+    return float((10 ** (mean_b - mean_a) - 1) * 100)
