@@ -152,6 +152,8 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
         else:
             found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.Denoise(c, method=n, degradation=task)
     if not use_baselines:
+        if not found:
+            raise BenchError(f"nothing to compare for {task}: no vsinr method is installed and baselines are off")
         return found
     if task == "stvsr":
         found |= {
@@ -176,8 +178,6 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
     elif task == "jpeg":
         sigma255 = {10: 12.0, 20: 9.0, 30: 7.0, 40: 6.0}.get(kw["quality"], 8.0)  # JPEG error level per quality
         found |= {"jpeg input": lambda c: c, "bm3d": lambda c: baselines.bm3d(c, sigma255)}
-    if not found:
-        raise BenchError(f"nothing to compare for {task}: no vsinr method is installed and baselines are off")
     return found
 
 

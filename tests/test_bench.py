@@ -1,0 +1,124 @@
+"""The evaluation harness on small synthetic clips: degradations, shot splitting, runs and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from conftest import run
+from vsinr import benchmark, degrade, metrics
+
+
+def moving_frames(count: int, height: int = 64, width: int = 96, cut: int | None = None) -> list[np.ndarray]:
+    """A smooth texture sliding right by 1 px a frame (its negative after ``cut``)."""
+    rng = np.random.default_rng(0)
+    texture = degrade.imresize(rng.random((3, height // 8, width // 8 + count)).astype(np.float32), 8.0)
+    textures = [texture, 1 - texture]
+    out = []
+    for n in range(count):
+        texture = textures[int(cut is not None and n >= cut)]
+        out.append(np.clip(texture[:, :height, n : n + width], 0, 1).astype(np.float32))
+    return out
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 24) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[-2:]
+        stream.pix_fmt, stream.options = "yuv444p", {"qp": "0"}
+        for frame in frames:
+            rgb = (np.clip(frame, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_stvsr_case_follows_the_protocol() -> None:
+    shot = moving_frames(8)
+    case = benchmark.make_case("stvsr", shot, benchmark.Settings(sscale=4, tscale=2), np.random.default_rng(0))
+    assert case is not None
+    assert len(case.targets) == 7 and len(case.inputs) == 4  # trimmed so the last frame is observed
+    assert case.inputs[0].shape == (3, 16, 24)
+    np.testing.assert_allclose(case.inputs[2], degrade.imresize(shot[4], 0.25))
+    assert case.interpolated == {1, 3, 5} and case.border == 4
+    assert benchmark.make_case("stvsr", shot[:2], benchmark.Settings(), np.random.default_rng(0)) is None
+
+
+def test_interpolation_case_scores_odd_frames_only() -> None:
+    shot = moving_frames(6)
+    case = benchmark.make_case("interpolate", shot, benchmark.Settings(factor=2), np.random.default_rng(0))
+    assert case is not None and len(case.inputs) == 3 and len(case.targets) == 5
+    assert case.only_interpolated and case.interpolated == {1, 3}
+    assert all(np.array_equal(a, b) for a, b in zip(case.inputs, shot[0:5:2], strict=True))
+
+
+def test_noise_is_gaussian_plus_ten_percent_impulses() -> None:
+    frame = np.full((3, 200, 200), 0.5, np.float32)
+    noisy = degrade.add_noise(frame, np.random.default_rng(1), sigma=0.05, impulse=0.1)
+    impulses = np.all((noisy == 0) | (noisy == 1), axis=0)
+    assert impulses.mean() == pytest.approx(0.1, abs=0.01)
+    assert (noisy[:, impulses] == 1).mean() == pytest.approx(0.5, abs=0.05)
+    assert (noisy[:, ~impulses] - 0.5).std() == pytest.approx(0.05, rel=0.05)
+
+
+def test_jpeg_quality_orders_the_damage() -> None:
+    frame = moving_frames(1)[0]
+    scores = [metrics.psnr(degrade.jpeg(frame, q), frame) for q in (10, 20, 30, 40)]
+    assert scores == sorted(scores) and scores[0] < scores[-1] - 2
+    assert degrade.jpeg(frame, 40).shape == frame.shape
+
+
+def test_hole_masks() -> None:
+    masks = degrade.hole_masks(240, 320, np.random.default_rng(0))
+    assert masks["fixed"].sum() == 5 * 50 * 50  # five separate holes
+    assert 50 * 50 < masks["random"].sum() <= 10 * 50 * 50
+
+
+def test_shots_split_at_cuts() -> None:
+    frames = moving_frames(12, cut=7)
+    assert benchmark.split_shots(frames, 0.08) == [range(0, 7), range(7, 12)]
+    assert benchmark.split_shots(moving_frames(12), 0.08) == [range(0, 12)]
+
+
+def test_evaluate_end_to_end(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "slide.mp4", moving_frames(9))
+    settings = benchmark.Settings(sscale=2, tscale=2)
+    results = benchmark.evaluate("stvsr", [clip], settings)["stvsr"]
+    row = results["clips"]["slide.mp4"]
+    assert set(results["runners"]) == {"vsinr:classic", "bicubic+repeat", "bicubic+blend", "spline36+blend",
+                                       "spline36+flowfps"}
+    # classic is bicubic + blend through vsinr: the same numbers as the native graph
+    for key in ("psnr_y", "psnr_y_interp", "psnr_y_aligned", "ssim_rgb"):
+        assert row["vsinr:classic"][key] == pytest.approx(row["bicubic+blend"][key], abs=1e-9)
+    assert row["vsinr:classic"]["psnr_y_interp"] > row["bicubic+repeat"]["psnr_y_interp"]
+    assert row["vsinr:classic"]["frames"] == 9 and row["vsinr:classic"]["fps"] > 0
+    interp = benchmark.evaluate("interpolate", [clip], settings, use_baselines=False)["interpolate"]
+    assert interp["clips"]["slide.mp4"]["vsinr:classic"]["frames"] == 4  # frames 1, 3, 5, 7
+
+
+def test_refusals(tmp_path: Path) -> None:
+    settings = benchmark.Settings()
+    with pytest.raises(benchmark.BenchError, match="clip not found"):
+        benchmark.evaluate("stvsr", [tmp_path / "nope.mp4"], settings)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00 ftypisom" + b"garbage" * 100)
+    with pytest.raises(benchmark.BenchError, match="cannot read"):
+        benchmark.evaluate("stvsr", [broken], settings)
+    with pytest.raises(benchmark.BenchError, match="not installed for stvsr"):
+        benchmark.evaluate("stvsr", [broken], settings, methods=["videoinr"])
+    short = write_video(tmp_path / "short.mp4", moving_frames(2))
+    with pytest.raises(benchmark.BenchError, match="no shot is long enough"):
+        benchmark.evaluate("stvsr", [short], settings)
+    with pytest.raises(benchmark.BenchError, match="nothing to compare"):
+        benchmark.evaluate("noise", [short], settings, use_baselines=False)
+
+
+def test_cli_fails_loudly_on_a_missing_clip(tmp_path: Path) -> None:
+    result = run(["vsinr", "bench", str(tmp_path / "missing.mp4")])
+    assert result.returncode == 1 and "clip not found" in result.stderr.decode()
+    assert not list(tmp_path.iterdir())
