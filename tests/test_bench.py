@@ -7,8 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import run
+
 from vsinr import benchmark, degrade, metrics
 
 

@@ -226,8 +226,9 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
             "settings": settings.__dict__}
     header = (f"# vsinr benchmark\n\nProduced by `{command}` (commit {commit or 'unknown'}, vsinr {__version__}, "
               f"{platform.machine()} CPU, {os.cpu_count()} cores).\nPSNR/SSIM on 8-bit-quantised frames; Y is BT.601; "
-              f"STVSR crops {sscale} border pixels. fps counts output frames; peak MiB is the rise of the process's "
-              f"resident memory while the frames were made.")
+              f"STVSR crops {sscale} border pixels; interpolation scores the odd (interpolated) frames only. fps: output "
+              f"frames per second in a pass that only makes them, after a one-frame warm-up; peak MiB: the rise of the "
+              f"process's resident memory during that pass. Clips are split at scene cuts (shots in results.json).")
     text = report.markdown(results, header)
     if md_path:
         report.write_text(text, md_path)

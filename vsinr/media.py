@@ -77,6 +77,8 @@ def encode(
     yuv = to_yuv(clip, matrix)
     pix_fmt = "yuv420p" if yuv.format.subsampling_w else "yuv444p"
     options = {} if codec == "ffv1" else {"crf": str(crf)}
+    if codec == "libx265":
+        options["x265-params"] = "log-level=error"  # x265 otherwise prints a report on stderr per encode
     with atomic_path(target) as temp:
         with av.open(str(temp), mode="w", format=container_format) as container:
             stream = container.add_stream(codec, rate=Fraction(clip.fps.numerator, clip.fps.denominator))
