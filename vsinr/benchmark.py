@@ -28,7 +28,7 @@ import vapoursynth as vs
 
 from vsinr import baselines, degrade, media, metrics, plugins
 
-TASKS = ("stvsr", "interpolate", "noise", "jpeg", "codec")
+TASKS = ("stvsr", "interpolate", "noise", "jpeg", "inpaint", "codec")
 DEFAULT_TASKS = ("stvsr", "interpolate", "noise", "jpeg")
 
 
@@ -59,11 +59,12 @@ class Case:
     interpolated: set[int]  # output indices that fall between inputs
     border: int
     only_interpolated: bool = False  # score only the interpolated frames (frame interpolation)
+    mask: np.ndarray | None = None  # in-painting: True where pixels are missing (also scored apart)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-#: builds the output clip from the input clip
-Runner = Callable[[vs.VideoNode], vs.VideoNode]
+#: builds the output clip from the input clip (and, for in-painting, the hole mask)
+Runner = Callable[..., vs.VideoNode]
 
 
 # ------------------------------------------------------------------------------------------ clips
@@ -122,6 +123,10 @@ def make_case(task: str, shot: list[np.ndarray], settings: Settings, rng: np.ran
         return Case(noisy, shot, set(), border=0)
     if task == "jpeg":
         return Case([degrade.jpeg(f, kw["quality"]) for f in shot], shot, set(), border=0)
+    if task == "inpaint":
+        masks = degrade.hole_masks(*shot[0].shape[-2:], rng)
+        mask = masks[kw["holes"]]
+        return Case([np.where(mask, 0.0, f).astype(np.float32) for f in shot], shot, set(), border=0, mask=mask)
     raise BenchError(f"unknown task {task!r}")
 
 
@@ -129,7 +134,8 @@ def make_case(task: str, shot: list[np.ndarray], settings: Settings, rng: np.ran
 
 
 def _vsinr_methods(task: str) -> list[str]:
-    function_task = {"stvsr": "stvsr", "interpolate": "interpolate", "noise": "denoise", "jpeg": "denoise"}[task]
+    function_task = {"stvsr": "stvsr", "interpolate": "interpolate", "noise": "denoise", "jpeg": "denoise",
+                     "inpaint": "inpaint"}[task]
     return [m.name for m in plugins.methods_for(function_task)]
 
 
@@ -151,6 +157,8 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
             found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.Interpolate(c, f, method=n)
         else:
             found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.Denoise(c, method=n, degradation=task)
+        if task == "inpaint":
+            found[f"vsinr:{name}"] = lambda c, mask, n=name: vs.core.vsinr.Inpaint(c, media.mask_clip(mask, c), method=n)
     if not use_baselines:
         if not found:
             raise BenchError(f"nothing to compare for {task}: no vsinr method is installed and baselines are off")
@@ -175,6 +183,8 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
             "median3": baselines.median,
             "median3+bm3d": lambda c: baselines.bm3d(baselines.median(c), sigma255),
         }
+    elif task == "inpaint":
+        found |= {"regionfill": baselines.regionfill}
     elif task == "jpeg":
         sigma255 = {10: 12.0, 20: 9.0, 30: 7.0, 40: 6.0}.get(kw["quality"], 8.0)  # JPEG error level per quality
         found |= {"jpeg input": lambda c: c, "bm3d": lambda c: baselines.bm3d(c, sigma255)}
@@ -206,8 +216,9 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
     """Run one runner on one case: speed and peak memory from a pass that only makes the frames, then
     per-frame scores from a second pass on a fresh instance (so nothing is served from the first one's cache)."""
     clip = media.clip_from_arrays(case.inputs, fps)
-    runner(clip).get_frame(0)  # warm-up on a throwaway instance: imports, engine loading, allocators
-    out = runner(clip)
+    args = () if case.mask is None else (case.mask,)
+    runner(clip, *args).get_frame(0)  # warm-up on a throwaway instance: imports, engine loading, allocators
+    out = runner(clip, *args)
     if out.num_frames < len(case.targets):
         raise BenchError(f"produced {out.num_frames} frames, the protocol needs {len(case.targets)}")
     out = out[: len(case.targets)]
@@ -218,7 +229,7 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
         pass
     seconds = time.perf_counter() - start
     peak = _rss_mb("VmHWM") - before
-    frames = [np.round(np.clip(f, 0, 1) * 255).astype(np.uint8) for f in media.read_frames(runner(clip)[: out.num_frames])]
+    frames = [np.round(np.clip(f, 0, 1) * 255).astype(np.uint8) for f in media.read_frames(runner(clip, *args)[: out.num_frames])]
     rows = []
     for k, (got, want) in enumerate(zip(frames, case.targets, strict=True)):
         if case.only_interpolated and k not in case.interpolated:
@@ -236,13 +247,18 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
             "psnr_rgb": metrics.psnr(got_f, want_f),
             "ssim_rgb": metrics.ssim(got_f, want_f),
         })
+        if case.mask is not None:
+            rows[-1]["psnr_y_holes"] = metrics.psnr(y_got[case.mask], y_want[case.mask])
+            rows[-1]["psnr_rgb_holes"] = metrics.psnr(got_f[:, case.mask], want_f[:, case.mask])
     return {"frames": rows, "seconds": seconds, "peak_mb": peak}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Means over frames: all, interpolated only and source-aligned only (where there are any)."""
     summary: dict[str, float] = {}
-    for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
+    for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "psnr_y_holes", "psnr_rgb_holes"):
+        if key not in rows[0]:
+            continue
         summary[key] = _mean(r[key] for r in rows)
         interp = [r[key] for r in rows if r["interpolated"]]
         if interp and len(interp) < len(rows):
@@ -266,8 +282,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run ``task`` on every clip; returns, per variant (one per JPEG quality), per-clip and averaged
     results for every runner."""
-    variants = [{"quality": q} for q in settings.qualities] if task == "jpeg" else [{}]
-    labels = [task if not v else f"{task} q{v['quality']}" for v in variants]
+    variants: list[dict[str, Any]] = [{}]
+    if task == "jpeg":
+        variants = [{"quality": q} for q in settings.qualities]
+    elif task == "inpaint":
+        variants = [{"holes": "fixed"}, {"holes": "random"}]
+    labels = [task if not v else f"{task} {' '.join(f'{k[0]}{val}' if k == 'quality' else str(val) for k, val in v.items())}"
+              for v in variants]
     tables = [runners(task, settings, methods, use_baselines, **v) for v in variants]  # fail before any work
     per_clip: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in labels}
     for path in clips:

@@ -184,7 +184,7 @@ def _serve(clip: Any, stream: Any) -> None:
 
 @cli.command()
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-t", "--task", "tasks", multiple=True, type=click.Choice(["stvsr", "interpolate", "noise", "jpeg", "codec"]),
+@click.option("-t", "--task", "tasks", multiple=True, type=click.Choice(["stvsr", "interpolate", "noise", "jpeg", "inpaint", "codec"]),
               help="Repeatable; default: stvsr, interpolate, noise, jpeg.")
 @click.option("-m", "--method", "methods", multiple=True, help="vsinr methods to compare (default: all installed).")
 @click.option("--no-baselines", is_flag=True, help="Only vsinr methods.")

@@ -136,6 +136,19 @@ def clip_from_arrays(frames: list[np.ndarray], fps: Fraction) -> vs.VideoNode:
     return vs.core.std.ModifyFrame(blank, blank, fill)
 
 
+def mask_clip(mask: np.ndarray, like: vs.VideoNode) -> vs.VideoNode:
+    """A GRAY8 clip as long as ``like`` whose pixels are 255 where ``mask`` is True."""
+    blank = vs.core.std.BlankClip(like, format=vs.GRAY8, color=0)
+    values = np.where(mask, 255, 0).astype(np.uint8)
+
+    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        np.copyto(np.asarray(out[0]), values)
+        return out
+
+    return vs.core.std.ModifyFrame(blank, blank, fill)
+
+
 def read_frames(clip: vs.VideoNode) -> list[np.ndarray]:
     """Every frame of an RGB clip as a (3, H, W) float32 array."""
     return [np.stack([np.array(f[p], dtype=np.float32) for p in range(3)]) for f in clip.frames()]
