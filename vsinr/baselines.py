@@ -1,12 +1,11 @@
 """What a user would pick instead of vsinr, as VapourSynth graphs on RGBS clips: zimg resizers, frame
-repeat, linear blend, mvtools FlowFPS, median and BM3D denoising."""
+repeat, linear blend, mvtools FlowFPS, median and BM3D denoising, Laplace hole filling."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 
 import numpy as np
-
 import vapoursynth as vs
 
 core = vs.core
