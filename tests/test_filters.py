@@ -91,6 +91,19 @@ def test_output_does_not_depend_on_request_order_or_threads() -> None:
     assert all(np.array_equal(planes(f.result()), reference[n]) for n, f in futures)
 
 
+def test_output_does_not_depend_on_the_core_thread_count() -> None:
+    src = noise_clip(width=40, height=30, length=7)
+    threads = core.num_threads
+    try:
+        core.num_threads = 1
+        single = frames(core.vsinr.STVSR(src, 2, 4))
+        core.num_threads = 8
+        many = frames(core.vsinr.STVSR(src, 2, 4))
+    finally:
+        core.num_threads = threads
+    assert all(np.array_equal(a, b) for a, b in zip(single, many, strict=True))
+
+
 def test_two_instances_in_one_graph() -> None:
     a = core.vsinr.STVSR(noise_clip(seed=1), 2, 2)
     b = core.vsinr.STVSR(noise_clip(seed=2), 2, 2, kernel="spline36")
