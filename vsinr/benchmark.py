@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -194,6 +195,12 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
 # ------------------------------------------------------------------------------------------ measuring
 
 
+def _cuda() -> Any:
+    """torch.cuda when a method has already brought torch in and a GPU is present (else None)."""
+    torch = sys.modules.get("torch")
+    return torch.cuda if torch is not None and torch.cuda.is_available() else None
+
+
 def _reset_peak_rss() -> None:
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -222,6 +229,9 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
     if out.num_frames < len(case.targets):
         raise BenchError(f"produced {out.num_frames} frames, the protocol needs {len(case.targets)}")
     out = out[: len(case.targets)]
+    cuda = _cuda()
+    if cuda:
+        cuda.reset_peak_memory_stats()
     before = _rss_mb("VmRSS")
     _reset_peak_rss()
     start = time.perf_counter()
@@ -229,6 +239,7 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
         pass
     seconds = time.perf_counter() - start
     peak = _rss_mb("VmHWM") - before
+    gpu_peak = cuda.max_memory_allocated() / 2**20 if cuda else math.nan
     frames = [np.round(np.clip(f, 0, 1) * 255).astype(np.uint8) for f in media.read_frames(runner(clip, *args)[: out.num_frames])]
     rows = []
     for k, (got, want) in enumerate(zip(frames, case.targets, strict=True)):
@@ -250,7 +261,7 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
         if case.mask is not None:
             rows[-1]["psnr_y_holes"] = metrics.psnr(y_got[case.mask], y_want[case.mask])
             rows[-1]["psnr_rgb_holes"] = metrics.psnr(got_f[:, case.mask], want_f[:, case.mask])
-    return {"frames": rows, "seconds": seconds, "peak_mb": peak}
+    return {"frames": rows, "produced": out.num_frames, "seconds": seconds, "peak_mb": peak, "gpu_peak_mb": gpu_peak}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -302,7 +313,7 @@ def evaluate(
                 raise BenchError(f"{path.name}: no shot is long enough for {label} ({len(frames)} frames)")
             entry: dict[str, Any] = {"shots": [[s.start, s.stop] for s, _ in usable]}
             for name, runner in table.items():
-                rows, seconds, peak = [], 0.0, 0.0
+                rows, produced, seconds, peak, gpu_peak = [], 0, 0.0, 0.0, math.nan
                 for shot, case in usable:
                     try:
                         outcome = run_case(runner, case, fps)
@@ -310,8 +321,12 @@ def evaluate(
                         raise BenchError(f"{name} on {path.name}: {exc}") from None
                     rows += [r | {"frame": r["frame"] + shot.start} for r in outcome["frames"]]
                     seconds += outcome["seconds"]
+                    produced += outcome["produced"]
                     peak = max(peak, outcome["peak_mb"])
-                entry[name] = summarize(rows) | {"fps": len(rows) / seconds, "peak_mb": peak, "frames": len(rows)}
+                    gpu_peak = np.fmax(gpu_peak, outcome["gpu_peak_mb"])
+                entry[name] = summarize(rows) | {"fps": produced / seconds, "peak_mb": peak, "frames": len(rows)}
+                if not math.isnan(gpu_peak):
+                    entry[name]["gpu_peak_mb"] = float(gpu_peak)
                 log(f"{label:14s} {path.name:24s} {name:18s} PSNR-Y {entry[name]['psnr_y']:6.2f}  "
                     f"{entry[name]['fps']:7.1f} fps")
             per_clip[label][path.name] = entry

@@ -19,6 +19,7 @@ _COLUMNS = [
     ("ssim_rgb", "SSIM-RGB", "{:.4f}"),
     ("fps", "fps", "{:.1f}"),
     ("peak_mb", "peak MiB", "{:.0f}"),
+    ("gpu_peak_mb", "GPU peak MiB", "{:.0f}"),
 ]
 
 
