@@ -144,3 +144,18 @@ def test_inpaint_case_scores_inside_the_holes(tmp_path: Path) -> None:
     assert set(result) == {"inpaint fixed", "inpaint random"}
     row = result["inpaint fixed"]["clips"]["slide.mp4"]["regionfill"]
     assert row["psnr_y_holes"] < row["psnr_y"] < 100  # the error lives in the holes
+
+
+def test_compare_two_runs(tmp_path: Path) -> None:
+    import json
+
+    def result(psnr: float, commit: str) -> dict:
+        row = {"psnr_y": psnr, "ssim_y": 0.9, "fps": 100.0}
+        return {"meta": {"commit": commit}, "results": {"stvsr": {"average": {"vsinr:classic": row}}}}
+
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(result(30.0, "aaa")))
+    new.write_text(json.dumps(result(30.5, "bbb")))
+    shown = run(["vsinr", "compare", str(old), str(new)])
+    assert shown.returncode == 0, shown.stderr.decode()
+    assert "from aaa to bbb" in shown.stdout.decode() and "| stvsr | vsinr:classic | +0.50 | +0.0000 | +0.0 |" in shown.stdout.decode()

@@ -240,5 +240,18 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
         click.echo(text)
 
 
+@cli.command()
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def compare(old: Path, new: Path) -> None:
+    """Show how the averages of two ``vsinr bench --json`` files differ (e.g. across commits)."""
+    from vsinr import report
+
+    try:
+        click.echo(report.compare(json.loads(old.read_text()), json.loads(new.read_text())))
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"not a vsinr bench JSON file: {exc}") from None
+
+
 def main() -> None:
     cli()

@@ -89,3 +89,23 @@ def write_json(results: dict[str, Any], meta: dict[str, Any], target: Path) -> N
 def write_text(text: str, target: Path) -> None:
     with atomic_path(target) as temp:
         temp.write_text(text)
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """A Markdown table of how the averages moved between two ``vsinr bench --json`` files."""
+    keys = [("psnr_y", "PSNR-Y", "{:+.2f}"), ("ssim_y", "SSIM-Y", "{:+.4f}"), ("fps", "fps", "{:+.1f}")]
+    lines = [
+        f"Changes from {old['meta'].get('commit') or '?'} to {new['meta'].get('commit') or '?'} (new − old):",
+        "",
+        "| task | method | " + " | ".join(k[1] for k in keys) + " |",
+        "|---|---|" + "---:|" * len(keys),
+    ]
+    for label, result in new["results"].items():
+        before = old["results"].get(label)
+        if label == "codec" or before is None:
+            continue
+        for name, row in result["average"].items():
+            prev = before["average"].get(name)
+            cells = ["new" if prev is None else _cell(row.get(k) - prev.get(k, math.nan), f) for k, _, f in keys]
+            lines.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
