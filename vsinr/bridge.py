@@ -52,15 +52,11 @@ def register(plugin: int, vspapi: int) -> None:
     )
 
 
-def _api(address: int) -> V.VSAPI:
-    return V.api(address)
-
-
 # ---------------------------------------------------------------------------------------------- creation
 
 
 def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
-    api = _api(vsapi)
+    api = V.api(vsapi)
     fn = _functions[user_data - 1]
     try:
         err = C.c_int(0)
@@ -79,7 +75,7 @@ def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) ->
 
 
 def _version(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
-    api = _api(vsapi)
+    api = V.api(vsapi)
     path = api.getPluginPath(user_data) or b""
     api.mapSetData(out_map, b"version", __version__.encode(), -1, 1, V.MA_REPLACE)
     api.mapSetData(out_map, b"path", path, -1, 1, V.MA_REPLACE)
