@@ -1,0 +1,193 @@
+"""The Zooming SlowMo network (Xiang et al., CVPR 2020), whose encoder VideoINR reuses.
+
+Written from the facts in ``shared/research/zsm_videoinr_facts.md``; attribute names follow the released
+checkpoints so that their state_dicts load with ``strict=True``. Frames go in as (B, N, 3, H, W) with
+H and W divisible by 4; features come out for the 2N-1 frames [F0, I01, F1, I12, ...] and, through the
+upsampler, ×4 frames.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsinr.nn.deform import DeformConvSep
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.1)
+
+
+def _up2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride, kernel // 2)
+
+
+class ResidualBlock(nn.Module):
+    """x + conv2(ReLU(conv1(x))), no normalisation."""
+
+    def __init__(self, nf: int = 64):
+        super().__init__()
+        self.conv1, self.conv2 = _conv(nf, nf), _conv(nf, nf)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class PCDAlign(nn.Module):
+    """Pyramid, cascading-free deformable alignment of two 3-level feature pyramids, both ways.
+
+    Branch ``_1`` aligns the first pyramid to the second, branch ``_2`` the reverse; the result is the
+    two aligned L1 features concatenated (2·nf channels).
+    """
+
+    def __init__(self, nf: int = 64, groups: int = 8):
+        super().__init__()
+        for b in (1, 2):
+            for level in (3, 2, 1):
+                setattr(self, f"L{level}_offset_conv1_{b}", _conv(2 * nf, nf))
+                setattr(self, f"L{level}_offset_conv2_{b}", _conv(nf if level == 3 else 2 * nf, nf))
+                if level != 3:
+                    setattr(self, f"L{level}_offset_conv3_{b}", _conv(nf, nf))
+                setattr(self, f"L{level}_dcnpack_{b}", DeformConvSep(nf, nf, 3, 1, groups))
+                if level != 3:
+                    setattr(self, f"L{level}_fea_conv_{b}", _conv(2 * nf, nf))
+
+    def _branch(self, b: int, fea1: list[torch.Tensor], fea2: list[torch.Tensor]) -> torch.Tensor:
+        layer = lambda name: getattr(self, f"{name}_{b}")  # noqa: E731
+        offset = _lrelu(layer("L3_offset_conv1")(torch.cat([fea1[2], fea2[2]], 1)))
+        offset = _lrelu(layer("L3_offset_conv2")(offset))
+        feature = _lrelu(layer("L3_dcnpack")(fea1[2], offset))
+        for level in (2, 1):
+            i = level - 1
+            new_offset = _lrelu(layer(f"L{level}_offset_conv1")(torch.cat([fea1[i], fea2[i]], 1)))
+            # the upsampled offset *feature* is doubled (not actual offsets), as in the released models
+            new_offset = _lrelu(layer(f"L{level}_offset_conv2")(torch.cat([new_offset, _up2(offset) * 2], 1)))
+            offset = _lrelu(layer(f"L{level}_offset_conv3")(new_offset))
+            aligned = layer(f"L{level}_dcnpack")(fea1[i], offset)
+            feature = layer(f"L{level}_fea_conv")(torch.cat([aligned, _up2(feature)], 1))
+            if level == 2:
+                feature = _lrelu(feature)
+        return feature
+
+    def forward(self, fea1: list[torch.Tensor], fea2: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self._branch(1, fea1, fea2), self._branch(2, fea2, fea1)], 1)
+
+
+class Pyramid(nn.Module):
+    """L1 → [L1, L2 (½), L3 (¼)] with two strided and two plain convolutions (attribute names of ZSM)."""
+
+    def __init__(self, nf: int = 64):
+        super().__init__()
+        self.fea_L2_conv1, self.fea_L2_conv2 = _conv(nf, nf, stride=2), _conv(nf, nf)
+        self.fea_L3_conv1, self.fea_L3_conv2 = _conv(nf, nf, stride=2), _conv(nf, nf)
+
+    def pyramid(self, l1: torch.Tensor) -> list[torch.Tensor]:
+        l2 = _lrelu(self.fea_L2_conv2(_lrelu(self.fea_L2_conv1(l1))))
+        l3 = _lrelu(self.fea_L3_conv2(_lrelu(self.fea_L3_conv1(l2))))
+        return [l1, l2, l3]
+
+
+class EasyPCD(Pyramid):
+    """Builds both pyramids itself, aligns them and fuses to nf channels (used inside the ConvLSTM)."""
+
+    def __init__(self, nf: int = 64, groups: int = 8):
+        super().__init__(nf)
+        self.pcd_align = PCDAlign(nf, groups)
+        self.fusion = nn.Conv2d(2 * nf, nf, 1)
+
+    def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+        return self.fusion(self.pcd_align(self.pyramid(f1), self.pyramid(f2)))
+
+
+class ConvLSTMCell(nn.Module):
+    def __init__(self, nf: int = 64):
+        super().__init__()
+        self.conv = _conv(2 * nf, 4 * nf)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        i, f, o, g = torch.split(self.conv(torch.cat([x, h], 1)), x.shape[1], dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class DeformableConvLSTM(nn.Module):
+    """One ConvLSTM layer whose previous state is deformably aligned to each new input first."""
+
+    def __init__(self, nf: int = 64, groups: int = 8):
+        super().__init__()
+        self.cell_list = nn.ModuleList([ConvLSTMCell(nf)])
+        self.pcd_h, self.pcd_c = EasyPCD(nf, groups), EasyPCD(nf, groups)
+
+    def forward(self, sequence: torch.Tensor) -> torch.Tensor:
+        """(B, T, nf, H, W) → hidden states (B, T, nf, H, W); the state starts at zero."""
+        h = c = torch.zeros_like(sequence[:, 0])
+        outputs = []
+        for t in range(sequence.shape[1]):
+            x = sequence[:, t]
+            h, c = self.cell_list[0](x, self.pcd_h(x, h), self.pcd_c(x, c))
+            outputs.append(h)
+        return torch.stack(outputs, 1)
+
+
+class BiDeformableConvLSTM(nn.Module):
+    """The same DeformableConvLSTM run forwards and on the reversed sequence, fused by a 1×1 conv."""
+
+    def __init__(self, nf: int = 64, groups: int = 8):
+        super().__init__()
+        self.forward_net = DeformableConvLSTM(nf, groups)
+        self.conv_1x1 = nn.Conv2d(2 * nf, nf, 1)
+
+    def forward(self, sequence: torch.Tensor) -> torch.Tensor:
+        forward = self.forward_net(sequence)
+        backward = self.forward_net(sequence.flip(1)).flip(1)
+        b, t, nf, h, w = forward.shape
+        fused = self.conv_1x1(torch.cat([forward, backward], 2).view(b * t, 2 * nf, h, w))
+        return fused.view(b, t, nf, h, w)
+
+
+class ZoomingSlowMo(Pyramid):
+    """ZSM's ``LunaTokis``: N frames → 2N-1 frames at ×4 (defaults: the released 11.10 M configuration)."""
+
+    def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40):
+        super().__init__(nf)  # the fea_L* layers: keys come in another order than the release, names match
+        self.conv_first = _conv(3, nf)
+        self.feature_extraction = nn.Sequential(*[ResidualBlock(nf) for _ in range(front_blocks)])
+        self.pcd_align = PCDAlign(nf, groups)
+        self.fusion = nn.Conv2d(2 * nf, nf, 1)
+        self.ConvBLSTM = BiDeformableConvLSTM(nf, groups)
+        self.recon_trunk = nn.Sequential(*[ResidualBlock(nf) for _ in range(back_blocks)])
+        self.upconv1, self.upconv2 = _conv(nf, 4 * nf), _conv(nf, 4 * nf)
+        self.HRconv, self.conv_last = _conv(nf, nf), _conv(nf, 3)
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3, H, W) → (B, 2N-1, nf, H, W): input frames and synthesised middle frames, refined."""
+        b, n, _, h, w = frames.shape
+        if h % 4 or w % 4:
+            raise ValueError(f"frame size {w}x{h} must be divisible by 4 (pad first)")
+        l1 = self.feature_extraction(_lrelu(self.conv_first(frames.reshape(b * n, 3, h, w))))
+        levels = [level.view(b, n, *level.shape[1:]) for level in self.pyramid(l1)]
+        sequence = []
+        for k in range(n - 1):
+            sequence.append(levels[0][:, k])
+            middle = self.pcd_align([lv[:, k] for lv in levels], [lv[:, k + 1] for lv in levels])
+            sequence.append(self.fusion(middle))
+        sequence.append(levels[0][:, n - 1])
+        refined = self.ConvBLSTM(torch.stack(sequence, 1))
+        t, nf = refined.shape[1], refined.shape[2]
+        return self.recon_trunk(refined.reshape(b * t, nf, h, w)).view(b, t, nf, h, w)
+
+    def upsample(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, T, nf, H, W) → (B, T, 3, 4H, 4W)."""
+        b, t, nf, h, w = features.shape
+        x = _lrelu(F.pixel_shuffle(self.upconv1(features.reshape(b * t, nf, h, w)), 2))
+        x = _lrelu(F.pixel_shuffle(self.upconv2(x), 2))
+        x = self.conv_last(_lrelu(self.HRconv(x)))
+        return x.view(b, t, 3, 4 * h, 4 * w)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.upsample(self.features(frames))
