@@ -1,0 +1,144 @@
+"""The VideoINR network, written from ``shared/research/zsm_videoinr_facts.md`` (section 3).
+
+A ZSM encoder turns two frames into features of [frame 0, middle, frame 1]; three SIRENs decode any
+pixel at any time: a spatial INR (``feat_imnet``) builds a high-resolution feature map, a temporal INR
+(``flow_imnet``) predicts two flows (towards frame 0 and frame 1), and ``encode_imnet`` turns the
+features and pixels sampled at both warped positions into RGB.
+
+Conventions of the released inference path, kept because they change the output:
+- query coordinates are pixel centres in [-1, 1], ordered (y, x), clamped to ±(1 - 1e-6); samples use
+  ``grid_sample(align_corners=False)`` with zero padding;
+- the spatial INR reads the single nearest low-resolution cell (no local ensemble) and also sees t;
+- the warp grid is built in the align_corners=True convention (linspace(-1, 1)) plus flow/((size-1)/2)
+  but sampled with align_corners=False;
+- the high-resolution RGB source is the input upsampled ×4 (bilinear) whatever the output scale
+  (``hr_input="upsample4"``, the demo); training used the low-resolution input (``hr_input="lr"``).
+The upsampler layers inherited from ZSM are registered (the checkpoint has them) but never used.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsinr.nn.zsm import ZoomingSlowMo
+
+OMEGA = 30.0
+EDGE = 1 - 1e-6
+
+
+class SineLayer(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.linear = nn.Linear(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(OMEGA * self.linear(x))
+
+
+class Siren(nn.Module):
+    """Sine layers then a plain linear output layer (keys ``net.{i}.linear.*`` and ``net.{last}.*``)."""
+
+    def __init__(self, widths: list[int], out: int):
+        super().__init__()
+        layers: list[nn.Module] = [SineLayer(a, b) for a, b in zip(widths, widths[1:], strict=False)]
+        self.net = nn.Sequential(*layers, nn.Linear(widths[-1], out))
+        # SIREN initialisation (Sitzmann et al.): keeps sin(30·x) activations well spread, not chaotic
+        with torch.no_grad():
+            for i, layer in enumerate(self.net):
+                linear = layer.linear if isinstance(layer, SineLayer) else layer
+                fan_in = linear.weight.shape[1]
+                bound = 1 / fan_in if i == 0 else (6 / fan_in) ** 0.5 / OMEGA
+                linear.weight.uniform_(-bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def make_coord(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+    """Pixel-centre coordinates (height·width, 2) in [-1, 1], (y, x) order, row-major."""
+    ys = -1 + (2 * torch.arange(height, device=device, dtype=torch.float32) + 1) / height
+    xs = -1 + (2 * torch.arange(width, device=device, dtype=torch.float32) + 1) / width
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).view(-1, 2)
+
+
+def _sample(image: torch.Tensor, coord: torch.Tensor, mode: str) -> torch.Tensor:
+    """image (B, C, H, W) at coord (B, Q, 2) in (y, x) → (B, Q, C)."""
+    grid = coord.flip(-1).unsqueeze(1)
+    return F.grid_sample(image, grid, mode=mode, align_corners=False).squeeze(2).transpose(1, 2)
+
+
+class VideoINR(ZoomingSlowMo):
+    """ZSM encoder + spatial, temporal and RGB SIRENs (defaults: the released 11.31 M configuration)."""
+
+    def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40,
+                 hidden: int = 64, wide: int = 256):
+        super().__init__(nf, groups, front_blocks, back_blocks)
+        self.feat_imnet = Siren([3 * nf + 6 + 2 + 1, hidden, hidden, wide], nf)
+        self.flow_imnet = Siren([nf + 3 * nf + 6 + 1, hidden, hidden, wide], 4)
+        self.encode_imnet = Siren([2 * nf + 6 * nf + 12 + 1, hidden, hidden, wide, wide], 3)
+
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2, 3, H, W) → features (B, 3·nf, H, W) of [frame 0, middle, frame 1] and the frames as (B, 6, H, W)."""
+        if frames.shape[1] != 2:
+            raise ValueError(f"VideoINR encodes pairs of frames, got {frames.shape[1]}")
+        b, _, _, h, w = frames.shape
+        features = self.features(frames)  # (B, 3, nf, H, W)
+        return features.reshape(b, -1, h, w), frames.reshape(b, 6, h, w)
+
+    def decode(
+        self,
+        feat: torch.Tensor,
+        inp: torch.Tensor,
+        t: float,
+        size: tuple[int, int],
+        hr_input: Literal["upsample4", "lr"] = "upsample4",
+        chunk: int = 65536,
+    ) -> torch.Tensor:
+        """The frame at time t ∈ [0, 1] and size (HH, WW) from ``encode``'s outputs → (B, 3, HH, WW)."""
+        b, _, h, w = feat.shape
+        hh, ww = size
+        coord = make_coord(hh, ww, feat.device).clamp(-EDGE, EDGE).expand(b, -1, -1)
+        lr_coord = make_coord(h, w, feat.device).view(h, w, 2).permute(2, 0, 1).expand(b, -1, -1, -1)
+        time = torch.full((b, coord.shape[1], 1), float(t), device=feat.device, dtype=feat.dtype)
+
+        # spatial INR on the nearest low-resolution cell
+        q_coord = _sample(lr_coord, coord, "nearest")
+        rel = (coord - q_coord) * torch.tensor([h, w], device=feat.device, dtype=feat.dtype)
+        spatial_in = torch.cat([_sample(feat, coord, "nearest"), _sample(inp, coord, "nearest"), rel, time], -1)
+        hr_feat = self._mlp(self.feat_imnet, spatial_in, chunk).transpose(1, 2).reshape(b, -1, hh, ww)
+
+        hr_inp = F.interpolate(inp, scale_factor=4, mode="bilinear", align_corners=False) if hr_input == "upsample4" else inp
+        # temporal INR: two flows in output pixels, towards frame 0 (channels 0-1) and frame 1 (2-3)
+        temporal_in = torch.cat(
+            [hr_feat.flatten(2).transpose(1, 2), _sample(feat, coord, "bilinear"), _sample(hr_inp, coord, "bilinear"), time],
+            -1,
+        )
+        flow = self._mlp(self.flow_imnet, temporal_in, chunk).transpose(1, 2).reshape(b, 4, hh, ww)
+
+        base_y = torch.linspace(-1, 1, hh, device=feat.device, dtype=feat.dtype).view(1, hh, 1)
+        base_x = torch.linspace(-1, 1, ww, device=feat.device, dtype=feat.dtype).view(1, 1, ww)
+        sampled = []
+        for k in (0, 2):
+            gx = base_x + flow[:, k] / ((ww - 1) / 2)
+            gy = base_y + flow[:, k + 1] / ((hh - 1) / 2)
+            grid = torch.stack([gx, gy], -1).clamp(-EDGE, EDGE)  # (B, HH, WW, 2) in (x, y)
+            sampled.append([
+                F.grid_sample(source, grid, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
+                for source in (hr_feat, hr_inp, feat)
+            ])
+        (f1, i1, l1), (f2, i2, l2) = sampled
+        rgb = self._mlp(self.encode_imnet, torch.cat([f1, f2, l1, l2, i1, i2, time], -1), chunk)
+        return rgb.transpose(1, 2).reshape(b, 3, hh, ww)
+
+    @staticmethod
+    def _mlp(net: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:
+        """Per-query MLP in chunks of queries (identical to one pass, bounded memory)."""
+        return torch.cat([net(part) for part in x.split(chunk, dim=1)], 1)
+
+    def forward(self, frames: torch.Tensor, times: list[float], size: tuple[int, int]) -> list[torch.Tensor]:
+        feat, inp = self.encode(frames)
+        return [self.decode(feat, inp, t, size) for t in times]
