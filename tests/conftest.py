@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import vapoursynth as vs
+
+from vsinr import media
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -26,24 +29,12 @@ def noise_clip(
     fmt: int = vs.RGBS, seed: int = 0,
 ) -> vs.VideoNode:
     """An RGBS (or RGBH) clip whose frame n is ``noise_frame(n, ...)``."""
-    blank = vs.core.std.BlankClip(width=width, height=height, format=fmt, length=length, fpsnum=fpsnum, fpsden=fpsden)
-
-    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        out = f.copy()
-        data = noise_frame(n, height, width, seed)
-        for p in range(3):
-            np.copyto(np.asarray(out[p]), data[p].astype(np.asarray(out[p]).dtype))
-        return out
-
-    return vs.core.std.ModifyFrame(blank, blank, fill)
+    data = [noise_frame(n, height, width, seed) for n in range(length)]
+    return media.clip_from_arrays(data, Fraction(fpsnum, fpsden), fmt)
 
 
-def planes(frame: vs.VideoFrame) -> np.ndarray:
-    return np.stack([np.array(frame[p], copy=True) for p in range(frame.format.num_planes)])
-
-
-def frames(clip: vs.VideoNode) -> list[np.ndarray]:
-    return [planes(f) for f in clip.frames()]
+planes = media.frame_array
+frames = media.read_frames
 
 
 def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:

@@ -350,7 +350,7 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
         frames, fps = load_clip(path, settings.max_frames)
         frames = [degrade.modcrop(f, 2) for f in frames]
         height, width = frames[0].shape[-2:]
-        targets = [metrics.quantize(f) for f in frames]
+        target_lumas = [metrics.rgb_to_y(metrics.quantize(f)) for f in frames]
         source = media.clip_from_arrays(frames, fps)
         curves[path.name] = {}
         for codec in ("libx264", "libx265"):
@@ -363,10 +363,9 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
                 size = target.stat().st_size
                 decoded = media.read_frames(media.open_source(target))
                 target.unlink()
-                psnr_y = _mean(metrics.psnr(metrics.rgb_to_y(metrics.quantize(d)), metrics.rgb_to_y(t))
-                               for d, t in zip(decoded, targets, strict=True))
-                ssim_y = _mean(metrics.ssim(metrics.rgb_to_y(metrics.quantize(d)), metrics.rgb_to_y(t))
-                               for d, t in zip(decoded, targets, strict=True))
+                pairs = [(metrics.rgb_to_y(metrics.quantize(d)), y) for d, y in zip(decoded, target_lumas, strict=True)]
+                psnr_y = _mean(metrics.psnr(a, b) for a, b in pairs)
+                ssim_y = _mean(metrics.ssim(a, b) for a, b in pairs)
                 bpp = metrics.bits_per_pixel(size, width, height, len(frames))
                 points.append({"crf": crf, "bpp": bpp, "psnr_y": psnr_y, "ssim_y": ssim_y, "fps": len(frames) / seconds})
                 log(f"codec {path.name:24s} {codec:8s} crf {crf:2d}  {bpp:.4f} bpp  PSNR-Y {psnr_y:.2f}")

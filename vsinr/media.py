@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -120,17 +120,17 @@ def write_y4m(clip: vs.VideoNode, stream: IO[bytes], progress: Callable[[int, in
     clip.output(stream, y4m=True, progress_update=progress)
 
 
-def clip_from_arrays(frames: list[np.ndarray], fps: Fraction) -> vs.VideoNode:
-    """An RGBS clip whose frame n is ``frames[n]`` ((3, H, W) float arrays)."""
+def clip_from_arrays(frames: Sequence[np.ndarray], fps: Fraction, fmt: int = vs.RGBS) -> vs.VideoNode:
+    """An RGB clip (RGBS, or ``fmt``) whose frame n is ``frames[n]`` ((3, H, W) float arrays)."""
     height, width = frames[0].shape[-2:]
     blank = vs.core.std.BlankClip(
-        width=width, height=height, format=vs.RGBS, length=len(frames), fpsnum=fps.numerator, fpsden=fps.denominator
+        width=width, height=height, format=fmt, length=len(frames), fpsnum=fps.numerator, fpsden=fps.denominator
     )
 
     def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         out = f.copy()
         for p in range(3):
-            np.copyto(np.asarray(out[p]), frames[n][p])
+            np.copyto(np.asarray(out[p]), frames[n][p], casting="unsafe")
         return out
 
     return vs.core.std.ModifyFrame(blank, blank, fill)
@@ -149,6 +149,11 @@ def mask_clip(mask: np.ndarray, like: vs.VideoNode) -> vs.VideoNode:
     return vs.core.std.ModifyFrame(blank, blank, fill)
 
 
+def frame_array(frame: vs.VideoFrame) -> np.ndarray:
+    """An RGB frame as a (3, H, W) float32 array (a copy)."""
+    return np.stack([np.array(frame[p], dtype=np.float32) for p in range(3)])
+
+
 def read_frames(clip: vs.VideoNode) -> list[np.ndarray]:
     """Every frame of an RGB clip as a (3, H, W) float32 array."""
-    return [np.stack([np.array(f[p], dtype=np.float32) for p in range(3)]) for f in clip.frames()]
+    return [frame_array(f) for f in clip.frames()]
