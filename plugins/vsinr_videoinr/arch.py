@@ -14,6 +14,11 @@ Conventions of the released inference path, kept because they change the output:
 - the high-resolution RGB source is the input upsampled ×4 (bilinear) whatever the output scale
   (``hr_input="upsample4"``, the demo); training used the low-resolution input (``hr_input="lr"``).
 The upsampler layers inherited from ZSM are registered (the checkpoint has them) but never used.
+
+``residual=True`` is our own variant (the released model has it off): the RGB head predicts a correction
+to the bicubic upsampling of the two frames blended at t, and its last layer and the flow head's start
+at zero, so an untrained model already equals bicubic + blend. This makes small models trainable in
+hours on a CPU; it adds no parameters, so the key set stays the release's.
 """
 
 from __future__ import annotations
@@ -27,6 +32,18 @@ from torch import nn
 from vsinr.nn.zsm import ZoomingSlowMo
 
 OMEGA = 30.0
+
+#: Model configurations by name. ``released`` is the authors' (11.31 M parameters, loads their
+#: checkpoint); ``small`` is what our default weights use (trainable on a CPU, see the model card);
+#: ``tiny`` is for tests.
+CONFIGS: dict[str, dict] = {
+    "released": {"nf": 64, "groups": 8, "front_blocks": 5, "back_blocks": 40, "hidden": 64, "wide": 256,
+                 "residual": False, "hr_input": "upsample4"},
+    "small": {"nf": 32, "groups": 4, "front_blocks": 3, "back_blocks": 8, "hidden": 64, "wide": 128,
+              "residual": True, "hr_input": "lr"},
+    "tiny": {"nf": 8, "groups": 2, "front_blocks": 1, "back_blocks": 1, "hidden": 16, "wide": 16,
+             "residual": True, "hr_input": "lr"},
+}
 EDGE = 1 - 1e-6
 
 
@@ -75,11 +92,17 @@ class VideoINR(ZoomingSlowMo):
     """ZSM encoder + spatial, temporal and RGB SIRENs (defaults: the released 11.31 M configuration)."""
 
     def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40,
-                 hidden: int = 64, wide: int = 256):
+                 hidden: int = 64, wide: int = 256, residual: bool = False,
+                 hr_input: Literal["upsample4", "lr"] = "upsample4"):
         super().__init__(nf, groups, front_blocks, back_blocks)
+        self.residual, self.hr_input = residual, hr_input
         self.feat_imnet = Siren([3 * nf + 6 + 2 + 1, hidden, hidden, wide], nf)
         self.flow_imnet = Siren([nf + 3 * nf + 6 + 1, hidden, hidden, wide], 4)
         self.encode_imnet = Siren([2 * nf + 6 * nf + 12 + 1, hidden, hidden, wide, wide], 3)
+        if residual:
+            for head in (self.flow_imnet, self.encode_imnet):
+                nn.init.zeros_(head.net[-1].weight)
+                nn.init.zeros_(head.net[-1].bias)
 
     def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 2, 3, H, W) → features (B, 3·nf, H, W) of [frame 0, middle, frame 1] and the frames as (B, 6, H, W)."""
@@ -93,17 +116,18 @@ class VideoINR(ZoomingSlowMo):
         self,
         feat: torch.Tensor,
         inp: torch.Tensor,
-        t: float,
+        t: float | torch.Tensor,
         size: tuple[int, int],
-        hr_input: Literal["upsample4", "lr"] = "upsample4",
         chunk: int = 65536,
     ) -> torch.Tensor:
-        """The frame at time t ∈ [0, 1] and size (HH, WW) from ``encode``'s outputs → (B, 3, HH, WW)."""
+        """The frame at time t ∈ [0, 1] (a number, or one per batch item) and size (HH, WW) from
+        ``encode``'s outputs → (B, 3, HH, WW)."""
         b, _, h, w = feat.shape
         hh, ww = size
         coord = make_coord(hh, ww, feat.device).clamp(-EDGE, EDGE).expand(b, -1, -1)
         lr_coord = make_coord(h, w, feat.device).view(h, w, 2).permute(2, 0, 1).expand(b, -1, -1, -1)
-        time = torch.full((b, coord.shape[1], 1), float(t), device=feat.device, dtype=feat.dtype)
+        t = torch.as_tensor(t, device=feat.device, dtype=feat.dtype).reshape(-1, 1, 1).expand(b, 1, 1)
+        time = t.expand(b, coord.shape[1], 1)
 
         # spatial INR on the nearest low-resolution cell
         q_coord = _sample(lr_coord, coord, "nearest")
@@ -111,7 +135,7 @@ class VideoINR(ZoomingSlowMo):
         spatial_in = torch.cat([_sample(feat, coord, "nearest"), _sample(inp, coord, "nearest"), rel, time], -1)
         hr_feat = self._mlp(self.feat_imnet, spatial_in, chunk).transpose(1, 2).reshape(b, -1, hh, ww)
 
-        hr_inp = F.interpolate(inp, scale_factor=4, mode="bilinear", align_corners=False) if hr_input == "upsample4" else inp
+        hr_inp = F.interpolate(inp, scale_factor=4, mode="bilinear", align_corners=False) if self.hr_input == "upsample4" else inp
         # temporal INR: two flows in output pixels, towards frame 0 (channels 0-1) and frame 1 (2-3)
         temporal_in = torch.cat(
             [hr_feat.flatten(2).transpose(1, 2), _sample(feat, coord, "bilinear"), _sample(hr_inp, coord, "bilinear"), time],
@@ -132,7 +156,11 @@ class VideoINR(ZoomingSlowMo):
             ])
         (f1, i1, l1), (f2, i2, l2) = sampled
         rgb = self._mlp(self.encode_imnet, torch.cat([f1, f2, l1, l2, i1, i2, time], -1), chunk)
-        return rgb.transpose(1, 2).reshape(b, 3, hh, ww)
+        rgb = rgb.transpose(1, 2).reshape(b, 3, hh, ww)
+        if self.residual:
+            pair = F.interpolate(inp, size=(hh, ww), mode="bicubic", align_corners=False)
+            rgb = rgb + torch.lerp(pair[:, :3], pair[:, 3:], t.unsqueeze(-1))
+        return rgb
 
     @staticmethod
     def _mlp(net: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:
