@@ -94,7 +94,7 @@ def main() -> None:
     (args.run / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
     train(model, stages, step, validate, args.run)
     if args.export:
-        weights.save(args.export, model.state_dict(), "videoinr", config, half=True)
+        weights.save(args.export, model.state_dict(), "videoinr", model.config, half=True)
         print(f"wrote {args.export}", file=sys.stderr)
 
 

@@ -88,7 +88,7 @@ def test_shots_split_at_cuts() -> None:
 def test_evaluate_end_to_end(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "slide.mp4", moving_frames(9))
     settings = benchmark.Settings(sscale=2, tscale=2)
-    results = benchmark.evaluate("stvsr", [clip], settings)["stvsr"]
+    results = benchmark.evaluate("stvsr", [clip], settings, methods=["classic"])["stvsr"]
     row = results["clips"]["slide.mp4"]
     assert set(results["runners"]) == {"vsinr:classic", "bicubic+repeat", "bicubic+blend", "spline36+blend",
                                        "spline36+flowfps"}
@@ -97,7 +97,7 @@ def test_evaluate_end_to_end(tmp_path: Path) -> None:
         assert row["vsinr:classic"][key] == pytest.approx(row["bicubic+blend"][key], abs=1e-9)
     assert row["vsinr:classic"]["psnr_y_interp"] > row["bicubic+repeat"]["psnr_y_interp"]
     assert row["vsinr:classic"]["frames"] == 9 and row["vsinr:classic"]["fps"] > 0
-    interp = benchmark.evaluate("interpolate", [clip], settings, use_baselines=False)["interpolate"]
+    interp = benchmark.evaluate("interpolate", [clip], settings, methods=["classic"], use_baselines=False)["interpolate"]
     assert interp["clips"]["slide.mp4"]["vsinr:classic"]["frames"] == 4  # frames 1, 3, 5, 7
 
 
@@ -110,7 +110,7 @@ def test_refusals(tmp_path: Path) -> None:
     with pytest.raises(benchmark.BenchError, match="cannot read"):
         benchmark.evaluate("stvsr", [broken], settings)
     with pytest.raises(benchmark.BenchError, match="not installed for stvsr"):
-        benchmark.evaluate("stvsr", [broken], settings, methods=["videoinr"])
+        benchmark.evaluate("stvsr", [broken], settings, methods=["zsm"])
     short = write_video(tmp_path / "short.mp4", moving_frames(2))
     with pytest.raises(benchmark.BenchError, match="no shot is long enough"):
         benchmark.evaluate("stvsr", [short], settings)

@@ -82,7 +82,7 @@ CALLS = textwrap.dedent(
     auto = core.vsinr.STVSR(clip, 4, 2, fake_gain=2.0)           # highest priority for (4, 2): fake
     assert (auto.width, auto.num_frames) == (64, 8)
     assert abs(auto.get_frame(3)[1][0, 0] - 1.0) < 1e-6
-    assert core.vsinr.STVSR(clip, 2, 2).width == 32              # fake cannot: classic takes over
+    assert core.vsinr.STVSR(clip, 2, 2).width == 32              # fake cannot: the next one takes over
     try:
         core.vsinr.STVSR(clip, 2, 2, method="fake")
     except vs.Error as exc:
@@ -111,7 +111,7 @@ def test_third_party_method_is_callable_and_constrained(plugin_path: Path) -> No
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stdout.decode().splitlines()
     assert lines[0] == (
-        "STVSR: method 'fake' cannot do this: spatial scale 2 is not supported (it does 4); methods that can: classic"
+        "STVSR: method 'fake' cannot do this: spatial scale 2 is not supported (it does 4); methods that can: videoinr, classic"
     )
     assert lines[1] == "STVSR: fake_gain is not a parameter of method 'classic'"
     assert lines[2] == (

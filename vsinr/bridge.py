@@ -163,7 +163,8 @@ class _Filter:
         src_vi = api.getVideoInfo(self.node).contents
         in_size = (src_vi.height, src_vi.width)
         overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
-        grid = TileGrid(in_size, plan.out_size, plan.tile, overlap)
+        tile = self._tile(engine, device, in_size)
+        grid = TileGrid(in_size, plan.out_size, tile, overlap)
         problem = grid.refusal()
         if problem:
             raise tasks.UsageError(problem)
@@ -177,6 +178,29 @@ class _Filter:
         )
         self.duration = plan.timemap.duration if plan.temporal else None
         self.log(V.MT_INFORMATION, f"{plan.function.name}: method {plan.method.name} on {device}")
+
+    def _tile(self, engine: Any, device: str, in_size: tuple[int, int]) -> tuple[int, int]:
+        """The user's tile, or one chosen so that the engine's working memory fits on ``device``."""
+        from vsinr import devices
+        from vsinr.tiling import auto_tile
+
+        plan = self.plan
+        height, width = plan.out_size
+        available = devices.available_memory(device)
+        frame_bytes = 3 * height * width * (2 if self.dtype == np.float16 else 4)
+        # a window's outputs are held at once (a handful of frames) besides the engine's tiles
+        if frame_bytes * 8 > available:
+            raise tasks.UsageError(
+                f"an output frame of {width}x{height} takes {frame_bytes / 2**30:.1f} GiB and this device has "
+                f"{available / 2**30:.1f} GiB available; use a smaller sscale"
+            )
+        per_pixel = int(getattr(engine, "bytes_per_out_pixel", 0))
+        if plan.tile != (0, 0) or not per_pixel:
+            return plan.tile
+        tile = auto_tile(in_size, plan.out_size, per_pixel, min(available // 4, 2 << 30))
+        if tile != (0, 0):
+            self.log(V.MT_INFORMATION, f"{plan.function.name}: tiling at {tile[1]}x{tile[0]} source pixels to bound memory")
+        return tile
 
     def log(self, level: int, text: str) -> None:
         self.api.logMessage(level, text.encode(), self.core)

@@ -255,3 +255,33 @@ def compare(old: Path, new: Path) -> None:
 
 def main() -> None:
     cli()
+
+
+@cli.group("weights")
+def weights_group() -> None:
+    """Inspect and convert method weights."""
+
+
+@weights_group.command("convert")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-m", "--method", default="videoinr", show_default=True, help="The method the checkpoint is for.")
+@click.option("--fp32", is_flag=True, help="Keep float32 (default: float16, half the size).")
+def weights_convert(source: Path, target: Path, method: str, fp32: bool) -> None:
+    """Convert an official .pth checkpoint into our .safetensors (checked against the architecture)."""
+    from vsinr import weights
+
+    loaders = {"videoinr": "vsinr_videoinr.engine"}
+    if method not in loaders:
+        raise click.ClickException(f"no converter for method {method!r}; known: {', '.join(loaders)}")
+    if target.suffix != ".safetensors":
+        raise click.ClickException(f"the target must end in .safetensors, got {target.name}")
+    import importlib
+
+    try:
+        module = importlib.import_module(loaders[method])
+        model = module.load_model(source)
+    except weights.WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
+    weights.save(target, model.state_dict(), method, model.config, half=not fp32)
+    click.echo(str(target))

@@ -31,3 +31,22 @@ def resolve_device(spec: str) -> str:
 def compute_half(device: str, clip_is_half: bool) -> bool:
     """Half precision is used for RGBH clips on a GPU; on the CPU engines compute in float32."""
     return clip_is_half and device.startswith("cuda")
+
+
+def available_memory(device: str) -> int:
+    """Bytes an engine can still use on ``device``: free GPU memory, or the machine's available RAM."""
+    import torch
+
+    if device.startswith("cuda"):
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

@@ -58,6 +58,18 @@ class TileGrid:
         return int(value)
 
 
+def auto_tile(size: tuple[int, int], out_size: tuple[int, int], bytes_per_out_pixel: int, budget: int) -> tuple[int, int]:
+    """Square input tiles (height, width) whose outputs need at most ``budget`` bytes; (0, 0) when one
+    whole frame fits. Tiles are rounded to whole output pixels so that tiling stays exact."""
+    out_pixels = out_size[0] * out_size[1]
+    if out_pixels * bytes_per_out_pixel <= budget:
+        return (0, 0)
+    scale = (out_pixels / (size[0] * size[1])) ** 0.5
+    side = max(16, int((budget / bytes_per_out_pixel) ** 0.5 / scale))
+    quanta = [Fraction(out_size[a], size[a]).denominator for a in (0, 1)]
+    return tuple(max(q, side // q * q) for q in quanta)  # type: ignore[return-value]
+
+
 def render_tiled(
     render: Callable[[Sequence[Any], Sequence[float], Sequence[Any]], None],
     frames: Sequence[Any],

@@ -14,6 +14,7 @@ class BlendEngine:
     window = 2
     step = 1
     halo = 0
+    bytes_per_out_pixel = 0
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         left, right = frames

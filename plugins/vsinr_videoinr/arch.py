@@ -18,7 +18,8 @@ The upsampler layers inherited from ZSM are registered (the checkpoint has them)
 ``residual=True`` is our own variant (the released model has it off): the RGB head predicts a correction
 to the bicubic upsampling of the two frames blended at t, and its last layer and the flow head's start
 at zero, so an untrained model already equals bicubic + blend. This makes small models trainable in
-hours on a CPU; it adds no parameters, so the key set stays the release's.
+hours on a CPU; it adds no parameters, so the key set stays the release's. Our variants also warp on
+exact pixel centres (``exact_grid=True``), which makes padded and tiled decoding consistent.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ OMEGA = 30.0
 #: ``tiny`` is for tests.
 CONFIGS: dict[str, dict] = {
     "released": {"nf": 64, "groups": 8, "front_blocks": 5, "back_blocks": 40, "hidden": 64, "wide": 256,
-                 "residual": False, "hr_input": "upsample4"},
+                 "residual": False, "hr_input": "upsample4", "exact_grid": False},
     "small": {"nf": 32, "groups": 4, "front_blocks": 3, "back_blocks": 8, "hidden": 64, "wide": 128,
-              "residual": True, "hr_input": "lr"},
+              "residual": True, "hr_input": "lr", "exact_grid": True},
     "tiny": {"nf": 8, "groups": 2, "front_blocks": 1, "back_blocks": 1, "hidden": 16, "wide": 16,
-             "residual": True, "hr_input": "lr"},
+             "residual": True, "hr_input": "lr", "exact_grid": True},
 }
 EDGE = 1 - 1e-6
 
@@ -93,9 +94,13 @@ class VideoINR(ZoomingSlowMo):
 
     def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40,
                  hidden: int = 64, wide: int = 256, residual: bool = False,
-                 hr_input: Literal["upsample4", "lr"] = "upsample4"):
+                 hr_input: Literal["upsample4", "lr"] = "upsample4", exact_grid: bool = False):
         super().__init__(nf, groups, front_blocks, back_blocks)
-        self.residual, self.hr_input = residual, hr_input
+        self.residual, self.hr_input, self.exact_grid = residual, hr_input, exact_grid
+        #: what our weights files record, to rebuild this model
+        self.config = {"nf": nf, "groups": groups, "front_blocks": front_blocks, "back_blocks": back_blocks,
+                       "hidden": hidden, "wide": wide, "residual": residual, "hr_input": hr_input,
+                       "exact_grid": exact_grid}
         self.feat_imnet = Siren([3 * nf + 6 + 2 + 1, hidden, hidden, wide], nf)
         self.flow_imnet = Siren([nf + 3 * nf + 6 + 1, hidden, hidden, wide], 4)
         self.encode_imnet = Siren([2 * nf + 6 * nf + 12 + 1, hidden, hidden, wide, wide], 3)
@@ -118,20 +123,30 @@ class VideoINR(ZoomingSlowMo):
         inp: torch.Tensor,
         t: float | torch.Tensor,
         size: tuple[int, int],
+        region: tuple[int, int] | None = None,
         chunk: int = 65536,
     ) -> torch.Tensor:
         """The frame at time t ∈ [0, 1] (a number, or one per batch item) and size (HH, WW) from
-        ``encode``'s outputs → (B, 3, HH, WW)."""
+        ``encode``'s outputs → (B, 3, HH, WW).
+
+        ``region`` (h0, w0): the output covers only the top-left h0×w0 input pixels (the rest is padding
+        that made the input divisible by 4).
+        """
         b, _, h, w = feat.shape
         hh, ww = size
-        coord = make_coord(hh, ww, feat.device).clamp(-EDGE, EDGE).expand(b, -1, -1)
-        lr_coord = make_coord(h, w, feat.device).view(h, w, 2).permute(2, 0, 1).expand(b, -1, -1, -1)
-        t = torch.as_tensor(t, device=feat.device, dtype=feat.dtype).reshape(-1, 1, 1).expand(b, 1, 1)
+        h0, w0 = region or (h, w)
+        dev, dt = feat.device, feat.dtype
+        # output pixel centres in the output frame, and the same points in the (padded) input frame
+        coord_o = make_coord(hh, ww, dev).to(dt).clamp(-EDGE, EDGE).expand(b, -1, -1)
+        ratio_yx = torch.tensor([h0 / h, w0 / w], device=dev, dtype=dt)
+        coord = (coord_o + 1) * ratio_yx - 1
+        lr_coord = make_coord(h, w, dev).to(dt).view(h, w, 2).permute(2, 0, 1).expand(b, -1, -1, -1)
+        t = torch.as_tensor(t, device=dev, dtype=dt).reshape(-1, 1, 1).expand(b, 1, 1)
         time = t.expand(b, coord.shape[1], 1)
 
         # spatial INR on the nearest low-resolution cell
         q_coord = _sample(lr_coord, coord, "nearest")
-        rel = (coord - q_coord) * torch.tensor([h, w], device=feat.device, dtype=feat.dtype)
+        rel = (coord - q_coord) * torch.tensor([h, w], device=dev, dtype=dt)
         spatial_in = torch.cat([_sample(feat, coord, "nearest"), _sample(inp, coord, "nearest"), rel, time], -1)
         hr_feat = self._mlp(self.feat_imnet, spatial_in, chunk).transpose(1, 2).reshape(b, -1, hh, ww)
 
@@ -143,22 +158,28 @@ class VideoINR(ZoomingSlowMo):
         )
         flow = self._mlp(self.flow_imnet, temporal_in, chunk).transpose(1, 2).reshape(b, 4, hh, ww)
 
-        base_y = torch.linspace(-1, 1, hh, device=feat.device, dtype=feat.dtype).view(1, hh, 1)
-        base_x = torch.linspace(-1, 1, ww, device=feat.device, dtype=feat.dtype).view(1, 1, ww)
+        # warp grids in the output frame: the release's linspace(-1, 1) base (pixel centres scaled by
+        # n/(n-1)) with flow/((n-1)/2), or exact pixel centres with flow·2/n for our variants
+        size_xy = torch.tensor([ww, hh], device=dev, dtype=dt)
+        base = coord_o.flip(-1).view(b, hh, ww, 2)
+        if self.exact_grid:
+            base, unit = base, 2 / size_xy
+        else:
+            base, unit = base * size_xy / (size_xy - 1), 2 / (size_xy - 1)
+        ratio_xy = ratio_yx.flip(0)
         sampled = []
         for k in (0, 2):
-            gx = base_x + flow[:, k] / ((ww - 1) / 2)
-            gy = base_y + flow[:, k + 1] / ((hh - 1) / 2)
-            grid = torch.stack([gx, gy], -1).clamp(-EDGE, EDGE)  # (B, HH, WW, 2) in (x, y)
+            grid = (base + flow[:, k:k + 2].permute(0, 2, 3, 1) * unit).clamp(-EDGE, EDGE)  # (B, HH, WW, 2) in (x, y)
+            grid_in = (grid + 1) * ratio_xy - 1
             sampled.append([
-                F.grid_sample(source, grid, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
-                for source in (hr_feat, hr_inp, feat)
+                F.grid_sample(source, g, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
+                for source, g in ((hr_feat, grid), (hr_inp, grid_in), (feat, grid_in))
             ])
         (f1, i1, l1), (f2, i2, l2) = sampled
         rgb = self._mlp(self.encode_imnet, torch.cat([f1, f2, l1, l2, i1, i2, time], -1), chunk)
         rgb = rgb.transpose(1, 2).reshape(b, 3, hh, ww)
         if self.residual:
-            pair = F.interpolate(inp, size=(hh, ww), mode="bicubic", align_corners=False)
+            pair = F.interpolate(inp[..., :h0, :w0], size=(hh, ww), mode="bicubic", align_corners=False)
             rgb = rgb + torch.lerp(pair[:, :3], pair[:, 3:], t.unsqueeze(-1))
         return rgb
 

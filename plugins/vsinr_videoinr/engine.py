@@ -1,0 +1,80 @@
+"""The VideoINR engine: a pair of source frames → frames at any times between them, at any size.
+
+Each pair (or tile of it) is encoded once per window and every requested time is decoded from that one
+encoding; the host caches the window's outputs. Inputs whose sides are not multiples of 4 are padded
+(edge pixels repeated) and only the real region is decoded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from vsinr import weights
+from vsinr_videoinr.arch import CONFIGS, VideoINR
+
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_small.safetensors"
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def load_model(path: str | Path = "") -> VideoINR:
+    """The network with weights from ``path`` (ours or the authors' ``latest_G.pth``; empty: the default)."""
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    state, config = weights.read(path, "videoinr")
+    if config is None:  # an official checkpoint carries no configuration: it is the released one
+        config = CONFIGS["released"]
+    try:
+        model = VideoINR(**config)
+    except TypeError as exc:
+        raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
+    weights.load_into(model, state, repr(str(path)))
+    return model.eval()
+
+
+class VideoINREngine:
+    """Pair windows (see ``vsinr.methods.WindowedEngine``)."""
+
+    window = 2
+    step = 1
+
+    def __init__(self, model: VideoINR, device: str, precision: str = "fp32", chunk: int = 65536):
+        self.model = model.to(device)
+        self.device = torch.device(device)
+        self.dtype = PRECISIONS[precision]
+        self.chunk = chunk
+        nf = model.conv_first.out_channels
+        # context of the encoder (pyramid to 1/4, deformable offsets, recurrent and trunk convolutions)
+        self.halo = 24
+        # float32 values held per output pixel while a tile is decoded: the HR feature map, flows, the
+        # features and pixels warped from both frames and the heads' inputs
+        self.bytes_per_out_pixel = 4 * (20 * nf + 64)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        left = frames[0]
+        h, w = left.shape[-2:]
+        size = tuple(out[0].shape[-2:])
+        pending = [(t, o) for t, o in zip(times, out, strict=True) if not (size == (h, w) and t in (0, 1))]
+        for t, o in zip(times, out, strict=True):  # at the source size, source instants are the sources
+            if size == (h, w) and t in (0, 1):
+                o.copy_(frames[int(t)])
+        if not pending:
+            return
+        pair = torch.stack([f.float() for f in frames]).view(1, 6, h, w)
+        pad_h, pad_w = -h % 4, -w % 4
+        if pad_h or pad_w:
+            pair = F.pad(pair, (0, pad_w, 0, pad_h), mode="replicate")
+        pair = pair.view(1, 2, 3, h + pad_h, w + pad_w)
+        with torch.inference_mode(), self._autocast():
+            feat, inp = self.model.encode(pair)
+            for t, target in pending:
+                frame = self.model.decode(feat, inp, float(t), size, region=(h, w), chunk=self.chunk)
+                target.copy_(frame[0].clamp_(0, 1))
