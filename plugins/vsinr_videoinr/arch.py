@@ -83,6 +83,18 @@ def make_coord(height: int, width: int, device: torch.device | None = None) -> t
     return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).view(-1, 2)
 
 
+def _nearest_cells(n_out: int, n_region: int, n_in: int, device: torch.device) -> torch.Tensor:
+    """Normalised centres of the input cells nearest to each output pixel along one axis.
+
+    Worked out in float64 from pixel positions, with ties (output centres exactly on a cell border,
+    e.g. at scale 2.5) going to the even cell as grid_sample's rounding does: the same cell whatever
+    tile the pixel is decoded in.
+    """
+    u = (torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_region / n_out)
+    cell = torch.round(u - 0.5).clamp(0, n_in - 1)
+    return (2 * cell + 1) / n_in - 1
+
+
 def _sample(image: torch.Tensor, coord: torch.Tensor, mode: str) -> torch.Tensor:
     """image (B, C, H, W) at coord (B, Q, 2) in (y, x) → (B, Q, C)."""
     grid = coord.flip(-1).unsqueeze(1)
@@ -140,14 +152,14 @@ class VideoINR(ZoomingSlowMo):
         coord_o = make_coord(hh, ww, dev).to(dt).clamp(-EDGE, EDGE).expand(b, -1, -1)
         ratio_yx = torch.tensor([h0 / h, w0 / w], device=dev, dtype=dt)
         coord = (coord_o + 1) * ratio_yx - 1
-        lr_coord = make_coord(h, w, dev).to(dt).view(h, w, 2).permute(2, 0, 1).expand(b, -1, -1, -1)
         t = torch.as_tensor(t, device=dev, dtype=dt).reshape(-1, 1, 1).expand(b, 1, 1)
         time = t.expand(b, coord.shape[1], 1)
 
         # spatial INR on the nearest low-resolution cell
-        q_coord = _sample(lr_coord, coord, "nearest")
+        q_coord = torch.stack(torch.meshgrid(_nearest_cells(hh, h0, h, dev), _nearest_cells(ww, w0, w, dev),
+                                             indexing="ij"), -1).view(1, -1, 2).to(dt).expand(b, -1, -1)
         rel = (coord - q_coord) * torch.tensor([h, w], device=dev, dtype=dt)
-        spatial_in = torch.cat([_sample(feat, coord, "nearest"), _sample(inp, coord, "nearest"), rel, time], -1)
+        spatial_in = torch.cat([_sample(feat, q_coord, "nearest"), _sample(inp, q_coord, "nearest"), rel, time], -1)
         hr_feat = self._mlp(self.feat_imnet, spatial_in, chunk).transpose(1, 2).reshape(b, -1, hh, ww)
 
         hr_inp = F.interpolate(inp, scale_factor=4, mode="bilinear", align_corners=False) if self.hr_input == "upsample4" else inp
