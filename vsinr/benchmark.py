@@ -140,26 +140,37 @@ def _vsinr_methods(task: str) -> list[str]:
     return [m.name for m in plugins.methods_for(function_task)]
 
 
+def _method_entry(entry: str) -> tuple[str, str, dict[str, str]]:
+    """``NAME`` or ``NAME:KEY=VALUE,...`` (e.g. ``videoinr:weights=w.safetensors``) → (label, name, arguments).
+
+    The label shows paths by file stem so that tables stay narrow."""
+    name, _, rest = entry.partition(":")
+    extra = dict(item.split("=", 1) for item in rest.split(",") if "=" in item)
+    shown = ",".join(f"{k}={Path(v).stem if k == 'weights' else v}" for k, v in extra.items())
+    return f"vsinr:{name}" + (f"[{shown}]" if shown else ""), name, extra
+
+
 def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_baselines: bool, **kw: Any) -> dict[str, Runner]:
-    """The vsinr methods (``vsinr:<name>``) and baselines compared on ``task``."""
+    """The vsinr methods (``vsinr:<name>``, with extra arguments as ``NAME:KEY=VALUE,...``) and baselines
+    compared on ``task``."""
     installed = _vsinr_methods(task)
-    chosen = list(installed) if methods is None else list(methods)
-    missing = [m for m in chosen if m not in installed]
+    chosen = [_method_entry(m) for m in (installed if methods is None else methods)]
+    missing = [name for _, name, _ in chosen if name not in installed]
     if missing:
         raise BenchError(
             f"method(s) {', '.join(missing)} not installed for {task} (installed: {', '.join(installed) or 'none'})"
         )
     s, t, f = settings.sscale, settings.tscale, settings.factor
     found: dict[str, Runner] = {}
-    for name in chosen:
+    for label, name, extra in chosen:
         if task == "stvsr":
-            found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.STVSR(c, s, t, method=n)
+            found[label] = lambda c, n=name, x=extra: vs.core.vsinr.STVSR(c, s, t, method=n, **x)
         elif task == "interpolate":
-            found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.Interpolate(c, f, method=n)
+            found[label] = lambda c, n=name, x=extra: vs.core.vsinr.Interpolate(c, f, method=n, **x)
+        elif task == "inpaint":
+            found[label] = lambda c, mask, n=name, x=extra: vs.core.vsinr.Inpaint(c, media.mask_clip(mask, c), method=n, **x)
         else:
-            found[f"vsinr:{name}"] = lambda c, n=name: vs.core.vsinr.Denoise(c, method=n, degradation=task)
-        if task == "inpaint":
-            found[f"vsinr:{name}"] = lambda c, mask, n=name: vs.core.vsinr.Inpaint(c, media.mask_clip(mask, c), method=n)
+            found[label] = lambda c, n=name, x=extra: vs.core.vsinr.Denoise(c, method=n, degradation=task, **x)
     if not use_baselines:
         if not found:
             raise BenchError(f"nothing to compare for {task}: no vsinr method is installed and baselines are off")

@@ -186,7 +186,7 @@ def _serve(clip: Any, stream: Any) -> None:
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-t", "--task", "tasks", multiple=True, type=click.Choice(["stvsr", "interpolate", "noise", "jpeg", "inpaint", "codec"]),
               help="Repeatable; default: stvsr, interpolate, noise, jpeg.")
-@click.option("-m", "--method", "methods", multiple=True, help="vsinr methods to compare (default: all installed).")
+@click.option("-m", "--method", "methods", multiple=True, help="vsinr methods to compare (default: all installed); NAME:KEY=VALUE,... passes arguments, e.g. videoinr:weights=w.safetensors.")
 @click.option("--no-baselines", is_flag=True, help="Only vsinr methods.")
 @click.option("--sscale", default=4, show_default=True, help="stvsr spatial scale.")
 @click.option("--tscale", default=2, show_default=True, help="stvsr time scale.")

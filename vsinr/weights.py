@@ -41,6 +41,7 @@ def save(path: str | os.PathLike, state: Mapping[str, torch.Tensor], method: str
     metadata = {"format": FORMAT, "method": method, "config": json.dumps(dict(config), sort_keys=True)}
     with atomic_path(Path(path)) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
+        os.chmod(tmp, 0o644)  # a model file others read, like any installed data
 
 
 def read(path: str | os.PathLike, method: str) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
