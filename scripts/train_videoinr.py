@@ -23,11 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
+from vsinr_videoinr.arch import CONFIGS, VideoINR  # noqa: E402
+
 from vsinr import weights  # noqa: E402
 from vsinr.metrics import psnr  # noqa: E402
 from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade  # noqa: E402
 from vsinr.training.loop import Stage, charbonnier, train  # noqa: E402
-from vsinr_videoinr.arch import CONFIGS, VideoINR  # noqa: E402
 
 
 def make_batch(sources: list, rng: np.random.Generator, batch: int, lr: int, scale: float):

@@ -1,6 +1,7 @@
 """classic: the baseline every vsinr method is measured against.
 
-Spatial scaling by VapourSynth's own resizer (zimg; Bicubic with b=c=1/3 by default, the kernel users
+Spatial scaling by VapourSynth's own resizer (zimg; Bicubic with b=0, c=0.5 by default, i.e. Catmull-Rom,
+the a = -0.5 cubic MATLAB uses too, and the kernel users
 get from ``core.resize.Bicubic``), then linear blending between the two source frames around each
 output time. No model, no weights: it proves the host end to end and sets the bar to beat.
 """
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 #: kernel name → (resize function, its extra arguments)
 KERNELS: dict[str, NativeResize] = {
     "bicubic": ("Bicubic", {}),
-    "catmullrom": ("Bicubic", {"filter_param_a": 0.0, "filter_param_b": 0.5}),
+    "mitchell": ("Bicubic", {"filter_param_a": 1 / 3, "filter_param_b": 1 / 3}),
     "spline36": ("Spline36", {}),
     "lanczos": ("Lanczos", {}),
     "bilinear": ("Bilinear", {}),
