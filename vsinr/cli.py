@@ -103,7 +103,7 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("out/demo_stvsr.mkv"),
               show_default=True)
-@click.option("--frames", type=click.IntRange(min=2), default=60, show_default=True)
+@click.option("--frames", type=click.IntRange(min=2), default=24, show_default=True)
 def demo(output: Path, frames: int) -> None:
     """STVSR ×2 space ×4 time on the bundled demo clip (carphone, 176×144), with the best method."""
     source = _demo_clip()
