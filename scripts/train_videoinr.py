@@ -72,17 +72,20 @@ def main() -> None:
     val_rng = np.random.default_rng(12345)
     val = [make_batch([source], val_rng, 6, 32, 4.0) for source in val_sources]
 
+    def blend_psnr(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> list[float]:
+        """PSNR of the bicubic + blend base (what a residual model starts from)."""
+        pair = torch.nn.functional.interpolate(x.flatten(1, 2), size=y.shape[-2:], mode="bicubic", align_corners=False)
+        blend = torch.lerp(pair[:, :3], pair[:, 3:], t.view(-1, 1, 1, 1)).clamp(0, 1)
+        return [psnr(b.numpy(), target.numpy()) for b, target in zip(blend, y, strict=True)]
+
+    base = round(float(np.mean([p for x, y, t in val for p in blend_psnr(x, y, t)])), 3)
+
     def validate(net: torch.nn.Module) -> dict[str, float]:
-        scores, base = [], []
+        scores = []
         for x, y, t in val:
-            x, y, t = x.to(device), y.to(device), t.to(device)
-            out = net.decode(*net.encode(x), t, y.shape[-2:]).clamp(0, 1)
-            pair = torch.nn.functional.interpolate(x.flatten(1, 2), size=y.shape[-2:], mode="bicubic", align_corners=False)
-            blend = torch.lerp(pair[:, :3], pair[:, 3:], t.view(-1, 1, 1, 1)).clamp(0, 1)
-            for i in range(len(y)):
-                scores.append(psnr(out[i].cpu().numpy(), y[i].cpu().numpy()))
-                base.append(psnr(blend[i].cpu().numpy(), y[i].cpu().numpy()))
-        return {"psnr": round(float(np.mean(scores)), 3), "bicubic_blend": round(float(np.mean(base)), 3)}
+            out = net.decode(*net.encode(x.to(device)), t.to(device), y.shape[-2:]).clamp(0, 1).cpu()
+            scores += [psnr(o.numpy(), target.numpy()) for o, target in zip(out, y, strict=True)]
+        return {"psnr": round(float(np.mean(scores)), 3), "bicubic_blend": base}
 
     def step(net: torch.nn.Module, stage: Stage, rng: np.random.Generator) -> torch.Tensor:
         scale = 4.0 if stage.name == "x4" else float(rng.uniform(1.0, 4.0))

@@ -253,10 +253,6 @@ def compare(old: Path, new: Path) -> None:
         raise click.ClickException(f"not a vsinr bench JSON file: {exc}") from None
 
 
-def main() -> None:
-    cli()
-
-
 @cli.group("weights")
 def weights_group() -> None:
     """Inspect and convert method weights."""
@@ -269,6 +265,8 @@ def weights_group() -> None:
 @click.option("--fp32", is_flag=True, help="Keep float32 (default: float16, half the size).")
 def weights_convert(source: Path, target: Path, method: str, fp32: bool) -> None:
     """Convert an official .pth checkpoint into our .safetensors (checked against the architecture)."""
+    import importlib
+
     from vsinr import weights
 
     loaders = {"videoinr": "vsinr_videoinr.engine"}
@@ -276,8 +274,6 @@ def weights_convert(source: Path, target: Path, method: str, fp32: bool) -> None
         raise click.ClickException(f"no converter for method {method!r}; known: {', '.join(loaders)}")
     if target.suffix != ".safetensors":
         raise click.ClickException(f"the target must end in .safetensors, got {target.name}")
-    import importlib
-
     try:
         module = importlib.import_module(loaders[method])
         model = module.load_model(source)
@@ -285,3 +281,8 @@ def weights_convert(source: Path, target: Path, method: str, fp32: bool) -> None
         raise click.ClickException(str(exc)) from None
     weights.save(target, model.state_dict(), method, model.config, half=not fp32)
     click.echo(str(target))
+
+
+def main() -> None:
+    cli()
+

@@ -59,13 +59,14 @@ class VideoINREngine:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
-        left = frames[0]
-        h, w = left.shape[-2:]
+        h, w = frames[0].shape[-2:]
         size = tuple(out[0].shape[-2:])
-        pending = [(t, o) for t, o in zip(times, out, strict=True) if not (size == (h, w) and t in (0, 1))]
-        for t, o in zip(times, out, strict=True):  # at the source size, source instants are the sources
-            if size == (h, w) and t in (0, 1):
-                o.copy_(frames[int(t)])
+        pending = []
+        for t, target in zip(times, out, strict=True):
+            if size == (h, w) and t in (0, 1):  # at the source size, source instants are the sources
+                target.copy_(frames[int(t)])
+            else:
+                pending.append((t, target))
         if not pending:
             return
         pair = torch.stack([f.float() for f in frames]).view(1, 6, h, w)

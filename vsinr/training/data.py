@@ -66,12 +66,9 @@ class VideoFolder:
         h, w = size
         y0 = int(rng.integers(0, max(1, clip.shape[1] - h + 1)))
         x0 = int(rng.integers(0, max(1, clip.shape[2] - w + 1)))
-        crop = clip[index, y0:y0 + h, x0:x0 + w]
-        if crop.shape[1] != h or crop.shape[2] != w:  # clip smaller than the patch: stretch
-            frames = torch.from_numpy(crop).permute(0, 3, 1, 2).float() / 255
+        frames = torch.from_numpy(clip[index, y0:y0 + h, x0:x0 + w]).permute(0, 3, 1, 2).float() / 255
+        if frames.shape[-2:] != (h, w):  # clip smaller than the patch: stretch
             frames = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False)
-        else:
-            frames = torch.from_numpy(crop).permute(0, 3, 1, 2).float() / 255
         times = torch.tensor([0.0, *(steps / gap), 1.0], dtype=torch.float32)
         return frames, times
 
