@@ -159,3 +159,24 @@ def test_compare_two_runs(tmp_path: Path) -> None:
     shown = run(["vsinr", "compare", str(old), str(new)])
     assert shown.returncode == 0, shown.stderr.decode()
     assert "from aaa to bbb" in shown.stdout.decode() and "| stvsr | vsinr:classic | +0.50 | +0.0000 | +0.0 |" in shown.stdout.decode()
+
+
+def test_stvsr_restoration_cases_damage_the_low_resolution_input() -> None:
+    shot = moving_frames(5)
+    settings = benchmark.Settings()
+    clean = benchmark.make_case("stvsr", shot, settings, np.random.default_rng(0))
+    noisy = benchmark.make_case("stvsr-noise", shot, settings, np.random.default_rng(0))
+    damaged = benchmark.make_case("stvsr-jpeg", shot, settings, np.random.default_rng(0), quality=10)
+    assert clean is not None and noisy is not None and damaged is not None
+    for case in (noisy, damaged):
+        assert [f.shape for f in case.inputs] == [(3, 16, 24)] * 3
+        assert all(np.array_equal(a, b) for a, b in zip(case.targets, clean.targets, strict=True))
+        assert case.interpolated == {1, 3}
+    # about 10% of the low-resolution pixels are impulses; JPEG at quality 10 loses this fine texture
+    impulses = np.mean([(np.all(f == 0, 0) | np.all(f == 1, 0)).mean() for f in noisy.inputs])
+    assert 0.05 < impulses < 0.15
+    assert metrics.psnr(damaged.inputs[0], clean.inputs[0]) < 30
+    cropped = benchmark.centre_crop(shot, (40, 30))
+    assert cropped[0].shape == (3, 30, 40) and np.array_equal(cropped[0], shot[0][:, 17:47, 28:68])
+    runners = benchmark.runners("stvsr-noise", settings, None, True)
+    assert "vsinr:zsm" in runners and "median3+bm3d>bicubic+blend" in runners and "vsinr:videoinr" not in runners

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["__version__", "interpolate", "stvsr"]
+__all__ = ["__version__", "denoise", "interpolate", "stvsr"]
 
 
 def _namespace() -> Any:
@@ -43,6 +43,12 @@ def stvsr(clip: vs.VideoNode, sscale: float | None = None, tscale: float | None 
 def interpolate(clip: vs.VideoNode, factor: float | None = None, **kwargs: Any) -> vs.VideoNode:
     """Frame interpolation at the source size: ``factor``× frame rate (or exact fps_num/fps_den)."""
     return _namespace().Interpolate(clip, **_given(factor=factor), **kwargs)
+
+
+def denoise(clip: vs.VideoNode, **kwargs: Any) -> vs.VideoNode:
+    """Restoration of noisy or JPEG-damaged video at the source size and rate (e.g. method="zsm",
+    degradation="noise")."""
+    return _namespace().Denoise(clip, **kwargs)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:

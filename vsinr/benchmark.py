@@ -5,7 +5,10 @@ Protocol (``DESIGN.md``, "Evaluation protocol"):
   downscaled by sscale with MATLAB-style antialiased bicubic; every frame reconstructed and scored, with
   interpolated and source-aligned frames reported apart; ``sscale`` border pixels cropped.
 - ``interpolate``: input = even frames; odd frames scored (as "interp"), even ones apart.
-- ``noise``: Gaussian noise plus 10% salt-and-pepper; ``jpeg``: JPEG at each quality.
+- ``noise``: Gaussian noise plus 10% salt-and-pepper; ``jpeg``: JPEG at each quality (restoration at
+  the source size, by ``Denoise``).
+- ``stvsr-noise`` / ``stvsr-jpeg``: the ``stvsr`` protocol with those degradations applied to the
+  low-resolution input frames (Zooming SlowMo's restoration setting), by ``STVSR(..., degradation=)``.
 - ``codec``: x264 / x265 rate points (bits per pixel over the frames' area) and BD-rate.
 Clips are split at scene cuts first, so a cut never sits inside a reconstructed interval. Every score is
 computed here from frames this run produced; a missing clip, a clip too short for the protocol or a
@@ -29,7 +32,7 @@ import vapoursynth as vs
 
 from vsinr import baselines, degrade, media, metrics, plugins
 
-TASKS = ("stvsr", "interpolate", "noise", "jpeg", "inpaint", "codec")
+TASKS = ("stvsr", "stvsr-noise", "stvsr-jpeg", "interpolate", "noise", "jpeg", "inpaint", "codec")
 DEFAULT_TASKS = ("stvsr", "interpolate", "noise", "jpeg")
 
 
@@ -47,6 +50,7 @@ class Settings:
     qualities: tuple[int, ...] = (10, 20, 30, 40)
     crfs: tuple[int, ...] = (20, 26, 32, 38)
     max_frames: int | None = None
+    crop: tuple[int, int] | None = None  # (width, height) of a centre crop of every clip, to bound CPU time
     cut_threshold: float = 0.08
     seed: int = 0
 
@@ -63,6 +67,9 @@ class Case:
     mask: np.ndarray | None = None  # in-painting: True where pixels are missing (also scored apart)
     extra: dict[str, Any] = field(default_factory=dict)
 
+
+#: BM3D's sigma (0-255) for the error level of JPEG at each quality
+JPEG_SIGMA = {10: 12.0, 20: 9.0, 30: 7.0, 40: 6.0}
 
 #: builds the output clip from the input clip (and, for in-painting, the hole mask)
 Runner = Callable[..., vs.VideoNode]
@@ -86,6 +93,16 @@ def load_clip(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], Fra
     return media.read_frames(clip), Fraction(clip.fps.numerator, clip.fps.denominator)
 
 
+def centre_crop(frames: list[np.ndarray], size: tuple[int, int] | None) -> list[np.ndarray]:
+    """The centre (width, height) of every frame (frames smaller than that are kept whole)."""
+    if size is None:
+        return frames
+    height, width = frames[0].shape[-2:]
+    w, h = min(size[0], width), min(size[1], height)
+    y0, x0 = (height - h) // 2, (width - w) // 2
+    return [np.ascontiguousarray(f[:, y0 : y0 + h, x0 : x0 + w]) for f in frames]
+
+
 def split_shots(frames: list[np.ndarray], threshold: float) -> list[range]:
     """Shots between scene cuts: a cut where the mean absolute luma change exceeds ``threshold`` and five
     times the clip's median change."""
@@ -104,13 +121,17 @@ def split_shots(frames: list[np.ndarray], threshold: float) -> list[range]:
 
 def make_case(task: str, shot: list[np.ndarray], settings: Settings, rng: np.random.Generator, **kw: Any) -> Case | None:
     """The degraded input of ``task`` for one shot (None when the shot is too short for the protocol)."""
-    if task == "stvsr":
+    if task.startswith("stvsr"):
         s, t = settings.sscale, settings.tscale
         length = (len(shot) - 1) // t * t + 1
         if length < t + 1:
             return None
         gt = [degrade.modcrop(f, s) for f in shot[:length]]
         inputs = [degrade.imresize(gt[i], 1 / s) for i in range(0, length, t)]
+        if task == "stvsr-noise":
+            inputs = [degrade.add_noise(f, rng, settings.sigma, settings.impulse) for f in inputs]
+        elif task == "stvsr-jpeg":
+            inputs = [degrade.jpeg(f, kw["quality"]) for f in inputs]
         return Case(inputs, gt, {k for k in range(length) if k % t}, border=s)
     if task == "interpolate":
         f = settings.factor
@@ -135,9 +156,12 @@ def make_case(task: str, shot: list[np.ndarray], settings: Settings, rng: np.ran
 
 
 def _vsinr_methods(task: str) -> list[str]:
-    function_task = {"stvsr": "stvsr", "interpolate": "interpolate", "noise": "denoise", "jpeg": "denoise",
-                     "inpaint": "inpaint"}[task]
-    return [m.name for m in plugins.methods_for(function_task)]
+    function_task = {"stvsr": "stvsr", "stvsr-noise": "stvsr", "stvsr-jpeg": "stvsr", "interpolate": "interpolate",
+                     "noise": "denoise", "jpeg": "denoise", "inpaint": "inpaint"}[task]
+    found = plugins.methods_for(function_task)
+    if task.startswith("stvsr-"):  # only methods that take the degradation into account
+        found = [m for m in found if any(p.name == "degradation" for p in m.params)]
+    return [m.name for m in found]
 
 
 def _method_entry(entry: str) -> tuple[str, str, dict[str, str]]:
@@ -165,6 +189,9 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
     for label, name, extra in chosen:
         if task == "stvsr":
             found[label] = lambda c, n=name, x=extra: vs.core.vsinr.STVSR(c, s, t, method=n, **x)
+        elif task.startswith("stvsr-"):
+            kind = task.split("-")[1]
+            found[label] = lambda c, n=name, x=extra, d=kind: vs.core.vsinr.STVSR(c, s, t, method=n, degradation=d, **x)
         elif task == "interpolate":
             found[label] = lambda c, n=name, x=extra: vs.core.vsinr.Interpolate(c, f, method=n, **x)
         elif task == "inpaint":
@@ -182,6 +209,20 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
             "spline36+blend": lambda c: baselines.blend(baselines.resize(c, s, "Spline36"), t),
             "spline36+flowfps": lambda c: baselines.flowfps(baselines.resize(c, s, "Spline36"), t),
         }
+    elif task == "stvsr-noise":
+        sigma255 = settings.sigma * 255
+        found |= {
+            "bicubic+blend": lambda c: baselines.blend(baselines.resize(c, s), t),
+            "median3>bicubic+blend": lambda c: baselines.blend(baselines.resize(baselines.median(c), s), t),
+            "median3+bm3d>bicubic+blend": lambda c: baselines.blend(
+                baselines.resize(baselines.bm3d(baselines.median(c), sigma255), s), t),
+        }
+    elif task == "stvsr-jpeg":
+        sigma255 = JPEG_SIGMA.get(kw["quality"], 8.0)
+        found |= {
+            "bicubic+blend": lambda c: baselines.blend(baselines.resize(c, s), t),
+            "bm3d>bicubic+blend": lambda c: baselines.blend(baselines.resize(baselines.bm3d(c, sigma255), s), t),
+        }
     elif task == "interpolate":
         found |= {
             "repeat": lambda c: baselines.repeat(c, f),
@@ -198,7 +239,7 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
     elif task == "inpaint":
         found |= {"regionfill": baselines.regionfill}
     elif task == "jpeg":
-        sigma255 = {10: 12.0, 20: 9.0, 30: 7.0, 40: 6.0}.get(kw["quality"], 8.0)  # JPEG error level per quality
+        sigma255 = JPEG_SIGMA.get(kw["quality"], 8.0)
         found |= {"jpeg input": lambda c: c, "bm3d": lambda c: baselines.bm3d(c, sigma255)}
     return found
 
@@ -305,7 +346,7 @@ def evaluate(
     """Run ``task`` on every clip; returns, per variant (one per JPEG quality), per-clip and averaged
     results for every runner."""
     variants: list[dict[str, Any]] = [{}]
-    if task == "jpeg":
+    if task in ("jpeg", "stvsr-jpeg"):
         variants = [{"quality": q} for q in settings.qualities]
     elif task == "inpaint":
         variants = [{"holes": "fixed"}, {"holes": "random"}]
@@ -315,6 +356,7 @@ def evaluate(
     per_clip: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in labels}
     for path in clips:
         frames, fps = load_clip(path, settings.max_frames)
+        frames = centre_crop(frames, settings.crop)
         shots = split_shots(frames, settings.cut_threshold)
         for label, variant, table in zip(labels, variants, tables, strict=True):
             rng = np.random.default_rng(settings.seed)

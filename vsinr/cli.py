@@ -184,7 +184,7 @@ def _serve(clip: Any, stream: Any) -> None:
 
 @cli.command()
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-t", "--task", "tasks", multiple=True, type=click.Choice(["stvsr", "interpolate", "noise", "jpeg", "inpaint", "codec"]),
+@click.option("-t", "--task", "tasks", multiple=True, type=click.Choice(["stvsr", "stvsr-noise", "stvsr-jpeg", "interpolate", "noise", "jpeg", "inpaint", "codec"]),
               help="Repeatable; default: stvsr, interpolate, noise, jpeg.")
 @click.option("-m", "--method", "methods", multiple=True, help="vsinr methods to compare (default: all installed); NAME:KEY=VALUE,... passes arguments, e.g. videoinr:weights=w.safetensors.")
 @click.option("--no-baselines", is_flag=True, help="Only vsinr methods.")
@@ -192,12 +192,15 @@ def _serve(clip: Any, stream: Any) -> None:
 @click.option("--tscale", default=2, show_default=True, help="stvsr time scale.")
 @click.option("--factor", default=2, show_default=True, help="interpolate factor.")
 @click.option("--max-frames", type=click.IntRange(min=2), help="Use only the first N frames of each clip.")
+@click.option("--crop", metavar="WxH", help="Use only the centre WxH of each clip (bounds CPU time on large clips).")
+@click.option("--quality", "qualities", multiple=True, type=click.IntRange(1, 100),
+              help="JPEG qualities for jpeg tasks (repeatable; default 10, 20, 30, 40).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all numbers here.")
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path), help="Write tables here.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Codec RD plot (PNG).")
 def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, ...], no_baselines: bool, sscale: int,
-          tscale: int, factor: int, max_frames: int | None, json_path: Path | None, md_path: Path | None,
-          plot_path: Path | None) -> None:
+          tscale: int, factor: int, max_frames: int | None, crop: str | None, qualities: tuple[int, ...],
+          json_path: Path | None, md_path: Path | None, plot_path: Path | None) -> None:
     """Measure vsinr methods and classical baselines on CLIPS with the evaluation protocol."""
     import platform
     import shlex
@@ -205,7 +208,16 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
 
     from vsinr import benchmark, report
 
-    settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames)
+    size = None
+    if crop:
+        try:
+            size = tuple(int(v) for v in crop.lower().split("x"))
+        except ValueError:
+            size = ()
+        if len(size) != 2 or min(size) <= 0:
+            raise click.BadParameter(f"{crop!r} is not WxH, e.g. 352x288", param_hint="--crop")
+    settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames, crop=size,
+                                  **({"qualities": qualities} if qualities else {}))
     paths = [Path(c) for c in clips]
     for path in paths:
         if not path.is_file():

@@ -77,6 +77,14 @@ FUNCTIONS: dict[str, FunctionDef] = {
             *_COMMON,
         ),
     ),
+    "denoise": FunctionDef(
+        "Denoise",
+        "denoise",
+        (
+            Arg("method", "data", "", "empty: the best installed method"),
+            *_COMMON[:4],
+        ),
+    ),
 }
 assert all(task in TASK_FUNCTIONS for task in FUNCTIONS)
 
@@ -151,14 +159,14 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         raise UsageError("the clip has a variable frame size; make it constant first (e.g. core.resize.Bicubic)")
 
     sscale = _scale(args.get("sscale", 1.0), "sscale", minimum=None)
-    tname = "tscale" if "tscale" in args else "factor"
-    fps_num, fps_den = int(args["fps_num"]), int(args["fps_den"])
+    tname = "tscale" if "tscale" in args else "factor"  # functions without either keep the rate
+    fps_num, fps_den = int(args.get("fps_num", 0)), int(args.get("fps_den", 1))
     if fps_num:
         if tname in given:
             raise UsageError(f"give either {tname} or fps_num/fps_den, not both")
         if fps_num < 0 or fps_den <= 0:
             raise UsageError(f"fps_num and fps_den must be positive (got {fps_num}/{fps_den})")
-    tscale = _scale(args[tname], tname, minimum=1) if not fps_num else None
+    tscale = _scale(args.get(tname, 1.0), tname, minimum=1) if not fps_num else None
 
     temporal = fps_num > 0 or tscale != 1 or fn.task == "interpolate"
     if temporal and clip.fps <= 0:
@@ -216,7 +224,7 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         device=str(args["device"]),
         tile=tile_hw,
         tile_overlap=overlap,
-        scene_change=bool(int(args["sc"])),
+        scene_change=bool(int(args.get("sc", 1))),
         params=tuple(sorted(params.items())),
         native_resize=method.native_resize(params) if method.native_resize and sscale != 1 else None,
     )

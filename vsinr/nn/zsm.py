@@ -14,6 +14,13 @@ from torch import nn
 
 from vsinr.nn.deform import DeformConvSep
 
+#: Backbone sizes: the released model, ours for the CPU, and one for tests.
+CONFIGS: dict[str, dict[str, int]] = {
+    "released": {"nf": 64, "groups": 8, "front_blocks": 5, "back_blocks": 40},
+    "small": {"nf": 32, "groups": 4, "front_blocks": 3, "back_blocks": 10},
+    "tiny": {"nf": 8, "groups": 2, "front_blocks": 1, "back_blocks": 1},
+}
+
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.1)
@@ -25,6 +32,13 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
 
 def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel, stride, kernel // 2)
+
+
+def median3(x: torch.Tensor) -> torch.Tensor:
+    """3×3 median of each channel of (B, C, H, W), edges repeated."""
+    b, c, h, w = x.shape
+    patches = F.unfold(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3).view(b, c, 9, h, w)
+    return patches.median(dim=2).values
 
 
 class ResidualBlock(nn.Module):
@@ -151,43 +165,101 @@ class BiDeformableConvLSTM(nn.Module):
 
 
 class ZoomingSlowMo(Pyramid):
-    """ZSM's ``LunaTokis``: N frames → 2N-1 frames at ×4 (defaults: the released 11.10 M configuration)."""
+    """ZSM's ``LunaTokis``: N frames → 2N-1 frames at ×4 (defaults: the released 11.10 M configuration).
 
-    def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40):
+    Our variants add three switches, all off in the released model:
+    - ``scale=1``: restoration at the source size; the PixelShuffle upsampler is left out and
+      ``HRconv``/``conv_last`` work on the trunk's features directly.
+    - ``interpolate=False``: every input frame is an output and no middle features are synthesised
+      (N frames → N frames; no ``pcd_align``/``fusion``).
+    - ``residual=True``: the network predicts a correction of a fixed base (bicubic ×``scale`` of each
+      input frame, the mean of its neighbours' for a synthesised middle frame), and its last layer
+      starts at zero, so an untrained model is that base and training only has to add what it learns.
+    - ``prefilter="median3"``: the base is made from 3×3-median-filtered inputs, which removes most
+      salt-and-pepper impulses before anything is learned (for the noise-restoring models).
+    """
+
+    def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40,
+                 scale: int = 4, interpolate: bool = True, residual: bool = False, prefilter: str = "none"):
+        if scale not in (1, 4):
+            raise ValueError(f"scale must be 4 (space-time SR) or 1 (restoration), got {scale}")
+        if prefilter not in ("none", "median3"):
+            raise ValueError(f"prefilter must be 'none' or 'median3', got {prefilter!r}")
         super().__init__(nf)  # the fea_L* layers: keys come in another order than the release, names match
+        self.config = {"nf": nf, "groups": groups, "front_blocks": front_blocks, "back_blocks": back_blocks,
+                       "scale": scale, "interpolate": interpolate, "residual": residual, "prefilter": prefilter}
+        self.scale, self.interpolate, self.residual, self.prefilter = scale, interpolate, residual, prefilter
         self.conv_first = _conv(3, nf)
         self.feature_extraction = nn.Sequential(*[ResidualBlock(nf) for _ in range(front_blocks)])
-        self.pcd_align = PCDAlign(nf, groups)
-        self.fusion = nn.Conv2d(2 * nf, nf, 1)
+        if interpolate:
+            self.pcd_align = PCDAlign(nf, groups)
+            self.fusion = nn.Conv2d(2 * nf, nf, 1)
         self.ConvBLSTM = BiDeformableConvLSTM(nf, groups)
         self.recon_trunk = nn.Sequential(*[ResidualBlock(nf) for _ in range(back_blocks)])
-        self.upconv1, self.upconv2 = _conv(nf, 4 * nf), _conv(nf, 4 * nf)
+        if scale == 4:
+            self.upconv1, self.upconv2 = _conv(nf, 4 * nf), _conv(nf, 4 * nf)
         self.HRconv, self.conv_last = _conv(nf, nf), _conv(nf, 3)
+        if residual:
+            nn.init.zeros_(self.conv_last.weight)
+            nn.init.zeros_(self.conv_last.bias)
+
+    def outputs(self, n: int) -> int:
+        """Output frames for n input frames."""
+        return 2 * n - 1 if self.interpolate else n
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, N, 3, H, W) → (B, 2N-1, nf, H, W): input frames and synthesised middle frames, refined."""
+        """(B, N, 3, H, W) → (B, T, nf, H, W): input frames and (when interpolating) synthesised middle
+        frames between them, refined by the recurrent and trunk blocks."""
         b, n, _, h, w = frames.shape
         if h % 4 or w % 4:
             raise ValueError(f"frame size {w}x{h} must be divisible by 4 (pad first)")
         l1 = self.feature_extraction(_lrelu(self.conv_first(frames.reshape(b * n, 3, h, w))))
-        levels = [level.view(b, n, *level.shape[1:]) for level in self.pyramid(l1)]
-        sequence = []
-        for k in range(n - 1):
-            sequence.append(levels[0][:, k])
-            middle = self.pcd_align([lv[:, k] for lv in levels], [lv[:, k + 1] for lv in levels])
-            sequence.append(self.fusion(middle))
-        sequence.append(levels[0][:, n - 1])
-        refined = self.ConvBLSTM(torch.stack(sequence, 1))
+        if self.interpolate:
+            levels = [level.view(b, n, *level.shape[1:]) for level in self.pyramid(l1)]
+            sequence = []
+            for k in range(n - 1):
+                sequence.append(levels[0][:, k])
+                middle = self.pcd_align([lv[:, k] for lv in levels], [lv[:, k + 1] for lv in levels])
+                sequence.append(self.fusion(middle))
+            sequence.append(levels[0][:, n - 1])
+            stacked = torch.stack(sequence, 1)
+        else:
+            stacked = l1.view(b, n, *l1.shape[1:])
+        refined = self.ConvBLSTM(stacked)
         t, nf = refined.shape[1], refined.shape[2]
         return self.recon_trunk(refined.reshape(b * t, nf, h, w)).view(b, t, nf, h, w)
 
     def upsample(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, T, nf, H, W) → (B, T, 3, 4H, 4W)."""
+        """(B, T, nf, H, W) → (B, T, 3, scale·H, scale·W), without the residual base."""
         b, t, nf, h, w = features.shape
-        x = _lrelu(F.pixel_shuffle(self.upconv1(features.reshape(b * t, nf, h, w)), 2))
-        x = _lrelu(F.pixel_shuffle(self.upconv2(x), 2))
+        x = features.reshape(b * t, nf, h, w)
+        if self.scale == 4:
+            x = _lrelu(F.pixel_shuffle(self.upconv1(x), 2))
+            x = _lrelu(F.pixel_shuffle(self.upconv2(x), 2))
         x = self.conv_last(_lrelu(self.HRconv(x)))
-        return x.view(b, t, 3, 4 * h, 4 * w)
+        return x.view(b, t, 3, self.scale * h, self.scale * w)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.upsample(self.features(frames))
+    def base(self, frames: torch.Tensor) -> torch.Tensor:
+        """The residual base for (B, N, 3, H, W) inputs: (B, T, 3, scale·H, scale·W)."""
+        b, n, c, h, w = frames.shape
+        up = median3(frames.reshape(b * n, c, h, w)).view_as(frames) if self.prefilter == "median3" else frames
+        if self.scale != 1:
+            up = F.interpolate(up.reshape(b * n, c, h, w), scale_factor=self.scale, mode="bicubic",
+                               align_corners=False).view(b, n, c, self.scale * h, self.scale * w)
+        if not self.interpolate:
+            return up
+        sequence = up.new_empty(b, 2 * n - 1, *up.shape[2:])
+        sequence[:, 0::2] = up
+        sequence[:, 1::2] = (up[:, :-1] + up[:, 1:]) / 2
+        return sequence
+
+    def forward(self, frames: torch.Tensor, indices: list[int] | None = None) -> torch.Tensor:
+        """(B, N, 3, H, W) → (B, T, 3, scale·H, scale·W), or only the outputs at ``indices``."""
+        features = self.features(frames)
+        if indices is not None:
+            features = features[:, indices]
+        out = self.upsample(features)
+        if not self.residual:
+            return out
+        base = self.base(frames)
+        return out + (base if indices is None else base[:, indices])

@@ -56,13 +56,20 @@ class VideoFolder:
         if not self.clips:
             raise FileNotFoundError(f"no readable videos with 3 or more frames under {str(root)!r}")
 
-    def sample(self, rng: np.random.Generator, size: tuple[int, int], inner: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """A window (inner + 2, 3, H, W) in [0, 1]: frames at 0, ``inner`` sorted times, and 1."""
+    def sample(self, rng: np.random.Generator, size: tuple[int, int], inner: int = 1,
+               uniform: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """A window (inner + 2, 3, H, W) in [0, 1]: frames at 0, ``inner`` sorted times, and 1
+        (equally spaced times when ``uniform``: every s-th frame, s at random)."""
         clip = self.clips[rng.integers(len(self.clips))]
-        gap = int(rng.integers(inner + 1, min(self.max_gap, len(clip) - 1) + 1)) if len(clip) > inner + 2 else inner + 1
-        start = int(rng.integers(0, len(clip) - gap))
-        steps = np.sort(rng.choice(np.arange(1, gap), size=inner, replace=False))
-        index = [start, *(start + steps), start + gap]
+        if uniform:
+            stride = int(rng.integers(1, max(1, min(self.max_gap, len(clip) - 1) // (inner + 1)) + 1))
+            gap = stride * (inner + 1)
+            steps = np.arange(1, inner + 1) * stride
+        else:
+            gap = int(rng.integers(inner + 1, min(self.max_gap, len(clip) - 1) + 1)) if len(clip) > inner + 2 else inner + 1
+            steps = np.sort(rng.choice(np.arange(1, gap), size=inner, replace=False))
+        start = int(rng.integers(0, max(1, len(clip) - gap)))
+        index = np.minimum([start, *(start + steps), start + gap], len(clip) - 1)  # short clips: hold
         h, w = size
         y0 = int(rng.integers(0, max(1, clip.shape[1] - h + 1)))
         x0 = int(rng.integers(0, max(1, clip.shape[2] - w + 1)))
@@ -71,6 +78,39 @@ class VideoFolder:
             frames = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False)
         times = torch.tensor([0.0, *(steps / gap), 1.0], dtype=torch.float32)
         return frames, times
+
+
+class VimeoSeptuplet:
+    """The Vimeo-90K septuplet folder layout: ``root/sequences/NNNNN/NNNN/im1.png … im7.png`` with the
+    sequence lists ``sep_trainlist.txt`` / ``sep_testlist.txt`` (``split`` "train" or "val") in ``root``.
+    Frames are read from disk per sample (the set is 82 GB)."""
+
+    def __init__(self, root: str | Path, split: str = "train"):
+        root = Path(root)
+        listing = root / ("sep_trainlist.txt" if split == "train" else "sep_testlist.txt")
+        if not listing.is_file():
+            raise FileNotFoundError(f"{str(listing)!r} not found: expected the Vimeo-90K septuplet layout")
+        self.folders = [root / "sequences" / line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        if not self.folders:
+            raise FileNotFoundError(f"{str(listing)!r} lists no sequences")
+
+    def sample(self, rng: np.random.Generator, size: tuple[int, int], inner: int = 5,
+               uniform: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
+        if inner + 2 > 7 or (uniform and 6 % (inner + 1)):
+            raise ValueError(f"a septuplet cannot give {inner} equally spaced inner frames")
+        folder = self.folders[rng.integers(len(self.folders))]
+        stride = 6 // (inner + 1)
+        steps = np.arange(1, inner + 1) * stride if uniform else np.sort(rng.choice(np.arange(1, 6), inner, replace=False))
+        index = [0, *steps, 6]
+        images = [np.asarray(Image.open(folder / f"im{i + 1}.png").convert("RGB")) for i in index]
+        clip = np.stack(images)
+        h, w = size
+        y0 = int(rng.integers(0, max(1, clip.shape[1] - h + 1)))
+        x0 = int(rng.integers(0, max(1, clip.shape[2] - w + 1)))
+        frames = torch.from_numpy(clip[:, y0:y0 + h, x0:x0 + w].copy()).permute(0, 3, 1, 2).float() / 255
+        return frames, torch.tensor([0.0, *(steps / 6), 1.0], dtype=torch.float32)
 
 
 class SyntheticMotion:
@@ -128,10 +168,12 @@ class SyntheticMotion:
         grid = torch.stack([gx, gy], -1).unsqueeze(0)
         return F.grid_sample(image.unsqueeze(0), grid, mode="bicubic", padding_mode="border", align_corners=False)[0]
 
-    def sample(self, rng: np.random.Generator, size: tuple[int, int], inner: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, rng: np.random.Generator, size: tuple[int, int], inner: int = 1,
+               uniform: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = size
         magnitude = self.max_motion * float(rng.uniform(0.1, 1.0))
-        times = torch.tensor([0.0, *sorted(rng.uniform(0.05, 0.95, size=inner)), 1.0], dtype=torch.float32)
+        inner_times = np.arange(1, inner + 1) / (inner + 1) if uniform else sorted(rng.uniform(0.05, 0.95, size=inner))
+        times = torch.tensor([0.0, *inner_times, 1.0], dtype=torch.float32)
         # the window is centred on the middle of the motion, so both ends move by half of it
         background, flow = self._crop(rng, h, w), self._flow(rng, h, w, magnitude)
         frames = [self._warp(background, (float(t) - 0.5) * flow) for t in times]
@@ -162,6 +204,24 @@ def degrade(frames: torch.Tensor, lr_size: tuple[int, int]) -> torch.Tensor:
     rows, cols = _matrices(frames.shape[-2], frames.shape[-1], *lr_size)
     small = rows @ frames @ cols.T
     return (small.clamp(0, 1) * 255).round() / 255
+
+
+def add_noise(frames: torch.Tensor, rng: np.random.Generator, sigma: float, impulse: float) -> torch.Tensor:
+    """Gaussian noise then salt-and-pepper on a fraction ``impulse`` of pixel positions, frame by frame
+    (the evaluation's ``vsinr.degrade.add_noise``, on (..., 3, H, W) tensors)."""
+    from vsinr.degrade import add_noise as add_noise_np
+
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    noisy = [torch.from_numpy(add_noise_np(f.numpy(), rng, sigma, impulse)) for f in flat]
+    return torch.stack(noisy).view_as(frames)
+
+
+def jpeg(frames: torch.Tensor, quality: int) -> torch.Tensor:
+    """Each (3, H, W) frame of (..., 3, H, W) through 8-bit JPEG at ``quality`` (``vsinr.degrade.jpeg``)."""
+    from vsinr.degrade import jpeg as jpeg_np
+
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    return torch.stack([torch.from_numpy(jpeg_np(f.numpy(), quality)) for f in flat]).view_as(frames)
 
 
 def augment(rng: np.random.Generator, frames: torch.Tensor, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

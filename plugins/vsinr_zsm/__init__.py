@@ -1,0 +1,85 @@
+"""zsm: Zooming SlowMo (Xiang et al., CVPR 2020; TPAMI 2021), one-stage ×4 ×2 space-time SR and restoration.
+
+- ``STVSR(clip, 4, 2, method="zsm", degradation="clean" | "noise" | "jpeg")``: four times the size,
+  twice the frame rate, from clean, noisy (Gaussian plus salt-and-pepper) or JPEG-damaged input.
+- ``Denoise(clip, method="zsm", degradation="noise" | "jpeg")``: restoration at the source size and
+  rate, by the same backbone configured for ×1 (every source frame is an input and an output).
+
+Windowing (``window`` = W source frames, 4 by default, overlapping by one frame, step S = W-1):
+window j reads source frames S·j … S·j+W-1 and serves the output frames whose source time lies in
+[S·j, S·(j+1)); the last window serves every later output too, and is moved back so that it ends on
+the last source frame (a clip shorter than W repeats its last frame). So where windows overlap, the
+shared frame is taken from the window that starts on it; each output frame comes from exactly one
+window, whatever order frames are asked in; every source frame is covered (the released script drops
+the frames that do not fill a window); and N source frames give 2·N output frames at twice the rate,
+the last one holding the last frame. Sizes that are not multiples of 4 are padded (edges repeated)
+and cropped back. A scene change (``_SceneChangeNext``/``_SceneChangePrev``) is never blended across:
+the frame after the cut's left frame repeats it.
+
+Restoring models for noise start from a 3×3 median of the input (``prefilter``), so that impulses are
+gone before the network's learned correction.
+
+The default weights are ours (``weights/``, see the model card there); ``weights=`` also takes the
+authors' ``xiang2020zooming.pth`` (clean ×4 ×2).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from vsinr.hookspecs import hookimpl
+from vsinr.methods import EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine
+
+__version__ = "0.1.0"
+
+DEGRADATIONS = ("clean", "noise", "jpeg")
+
+
+def degradation_for(request: EngineRequest) -> str:
+    """The degradation a request restores (``auto``: clean for STVSR, noise for Denoise)."""
+    chosen = request.param("degradation")
+    if chosen == "auto":
+        return "noise" if request.task == "denoise" else "clean"
+    if request.task == "denoise" and chosen == "clean":
+        raise ValueError('degradation="clean" leaves nothing to restore; Denoise takes "noise" or "jpeg"')
+    return chosen
+
+
+def _load(request: EngineRequest) -> WindowedEngine:
+    from vsinr_zsm.engine import ZSMEngine, load_model
+
+    precision = request.param("precision")
+    if precision == "auto":
+        precision = "fp16" if request.half else "fp32"
+    if precision != "fp32" and not request.device.startswith("cuda"):
+        raise ValueError(f"precision={precision!r} needs a CUDA device; on the CPU zsm computes in fp32")
+    window = int(request.param("window"))
+    if not 2 <= window <= 16:
+        raise ValueError(f"window={window} is out of range: give 2 to 16 source frames (4 is the paper's)")
+    model = load_model(request.weights, request.task, degradation_for(request))
+    return ZSMEngine(model, request.device, precision, window)
+
+
+SPEC = MethodSpec(
+    name="zsm",
+    version=__version__,
+    summary="Zooming SlowMo: ×4 size and ×2 rate in one network, from clean, noisy or JPEG input (learned)",
+    tasks={
+        "stvsr": TaskSupport(priority=50, sscales=(Fraction(4),), tscales=(Fraction(2),)),
+        "denoise": TaskSupport(priority=100),
+    },
+    params=(
+        Param(name="degradation", type="data", default="auto",
+              doc="what the input suffers from: clean, noise (Gaussian + salt-and-pepper) or jpeg; auto: clean "
+                  "for STVSR, noise for Denoise", choices=("auto", *DEGRADATIONS)),
+        Param(name="window", type="int", default=4, doc="source frames per window (2-16); windows overlap by one"),
+        Param(name="precision", type="data", default="auto", doc="auto (fp16 for RGBH on CUDA, else fp32), fp32, fp16, bf16",
+              choices=("auto", "fp32", "fp16", "bf16")),
+    ),
+    load=_load,
+)
+
+
+@hookimpl
+def vsinr_methods() -> list[MethodSpec]:
+    return [SPEC]

@@ -1,0 +1,92 @@
+"""The ZSM engine: a window of source frames → its 2·N-1 frames at ×4 (STVSR), or its N restored
+frames (Denoise), computed once per window (the host caches the window's outputs)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from vsinr import weights
+from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
+
+WEIGHTS = Path(__file__).parent / "weights"
+#: The bundled default for each (task, degradation).
+DEFAULTS = {
+    ("stvsr", "clean"): "zsm_x4x2.safetensors",
+    ("stvsr", "noise"): "zsm_x4x2_noise.safetensors",
+    ("stvsr", "jpeg"): "zsm_x4x2_jpeg.safetensors",
+    ("denoise", "noise"): "zsm_x1_noise.safetensors",
+    ("denoise", "jpeg"): "zsm_x1_jpeg.safetensors",
+}
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo:
+    """The network for ``task`` ("stvsr" or "denoise") and ``degradation`` with weights from ``path``
+    (ours or the authors' ``xiang2020zooming.pth``; empty: the bundled default)."""
+    path = Path(path) if path else WEIGHTS / DEFAULTS[(task, degradation)]
+    state, config = weights.read(path, "zsm")
+    if config is None:  # an official checkpoint carries no configuration: it is the released one
+        config = dict(CONFIGS["released"])
+    try:
+        model = ZoomingSlowMo(**config)
+    except (TypeError, ValueError) as exc:
+        raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
+    wanted = 4 if task == "stvsr" else 1
+    if model.scale != wanted or model.interpolate != (task == "stvsr"):
+        kind = "×4 ×2 space-time SR" if model.interpolate else "×1 restoration"
+        raise weights.WeightsError(
+            f"{str(path)!r} is a {kind} model; {'STVSR' if task == 'stvsr' else 'Denoise'} needs "
+            f"{'a ×4 ×2' if task == 'stvsr' else 'a ×1 restoration'} model"
+        )
+    weights.load_into(model, state, repr(str(path)))
+    return model.eval()
+
+
+class ZSMEngine:
+    """Windows of ``window`` source frames, overlapping by one (see ``vsinr.methods.WindowedEngine``)."""
+
+    def __init__(self, model: ZoomingSlowMo, device: str, precision: str = "fp32", window: int = 4):
+        self.model = model.to(device)
+        self.device = torch.device(device)
+        self.dtype = PRECISIONS[precision]
+        self.window, self.step = window, window - 1
+        nf, blocks = model.conv_first.out_channels, model.config["front_blocks"] + model.config["back_blocks"]
+        # context: two convolutions per residual block, the pyramid to 1/4 and the deformable offsets
+        self.halo = 16 + 2 * blocks
+        frames = model.outputs(window)
+        # float32 values per output pixel: the window's recurrent states and deformable samples at the
+        # source size (spread over scale² output pixels), and one output frame's upsampling at a time
+        self.bytes_per_out_pixel = 4 * nf * (12 * frames // model.scale**2 + 3)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        per_unit = 2 if self.model.interpolate else 1
+        indices = [round(t * per_unit) for t in times]
+        if any(abs(i - t * per_unit) > 1e-6 for i, t in zip(indices, times, strict=True)):
+            raise ValueError(f"zsm renders only times on its grid of 1/{per_unit} source frames, got {list(times)}")
+        h, w = frames[0].shape[-2:]
+        x = torch.stack([f.float() for f in frames]).unsqueeze(0)
+        pad_h, pad_w = -h % 4, -w % 4
+        if pad_h or pad_w:
+            x = F.pad(x.view(1, -1, h, w), (0, pad_w, 0, pad_h), mode="replicate").view(1, len(frames), 3, h + pad_h, w + pad_w)
+        s = self.model.scale
+        with torch.inference_mode(), self._autocast():
+            features = self.model.features(x)
+            base = self.model.base(x) if self.model.residual else None
+            for index in sorted(set(indices)):  # one output frame at a time bounds the upsampler's memory
+                frame = self.model.upsample(features[:, index : index + 1])[0, 0]
+                if base is not None:
+                    frame = frame + base[0, index]
+                frame = frame[:, : s * h, : s * w].float().clamp_(0, 1)
+                for i, target in zip(indices, out, strict=True):
+                    if i == index:
+                        target.copy_(frame)
