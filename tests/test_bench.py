@@ -109,13 +109,13 @@ def test_refusals(tmp_path: Path) -> None:
     broken.write_bytes(b"\x00\x00\x00 ftypisom" + b"garbage" * 100)
     with pytest.raises(benchmark.BenchError, match="cannot read"):
         benchmark.evaluate("stvsr", [broken], settings)
-    with pytest.raises(benchmark.BenchError, match="not installed for stvsr"):
-        benchmark.evaluate("stvsr", [broken], settings, methods=["zsm"])
+    with pytest.raises(benchmark.BenchError, match="nosuch not installed"):
+        benchmark.evaluate("stvsr", [broken], settings, methods=["nosuch"])
     short = write_video(tmp_path / "short.mp4", moving_frames(2))
     with pytest.raises(benchmark.BenchError, match="no shot is long enough"):
         benchmark.evaluate("stvsr", [short], settings)
     with pytest.raises(benchmark.BenchError, match="nothing to compare"):
-        benchmark.evaluate("noise", [short], settings, use_baselines=False)
+        benchmark.evaluate("inpaint", [short], settings, use_baselines=False)
 
 
 def test_cli_fails_loudly_on_a_missing_clip(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import frames, noise_clip
+from conftest import frames, noise_clip, run
 from vsinr_zsm import engine as zsm_engine
 
 from vsinr import weights
@@ -120,6 +120,10 @@ def test_weights_of_the_wrong_kind_and_official_checkpoints(tmp_path: Path) -> N
     torch.save({k: torch.full(s, 0.01) for k, s in shapes.items()}, official)
     model = zsm_engine.load_model(official, "stvsr", "clean")
     assert model.config["nf"] == 64 and not model.residual
+    converted = tmp_path / "zsm.safetensors"
+    result = run(["vsinr", "weights", "convert", "-m", "zsm", str(official), str(converted)])
+    assert result.returncode == 0, result.stderr.decode()
+    assert zsm_engine.load_model(converted, "stvsr", "clean").config == model.config
     del shapes["recon_trunk.3.conv1.weight"]
     torch.save({k: torch.full(s, 0.01) for k, s in shapes.items()}, official)
     with pytest.raises(weights.WeightsError, match="recon_trunk.3.conv1.weight"):
@@ -154,3 +158,11 @@ def test_median_prefilter_removes_impulses_before_anything_is_learned() -> None:
     with torch.inference_mode():
         torch.testing.assert_close(model(noisy), clean)
     assert "prefilter" in model.config and model.config["prefilter"] == "median3"
+
+
+@pytest.mark.parametrize(("task", "degradation"), sorted(zsm_engine.DEFAULTS))
+def test_bundled_weights_load_for_their_task(task: str, degradation: str) -> None:
+    model = zsm_engine.load_model("", task, degradation)
+    assert model.residual and model.config["nf"] == CONFIGS["small"]["nf"]
+    assert model.prefilter == ("median3" if degradation == "noise" else "none")
+    assert all(torch.isfinite(p).all() for p in model.parameters())

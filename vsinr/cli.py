@@ -276,19 +276,20 @@ def weights_group() -> None:
 @click.option("-m", "--method", default="videoinr", show_default=True, help="The method the checkpoint is for.")
 @click.option("--fp32", is_flag=True, help="Keep float32 (default: float16, half the size).")
 def weights_convert(source: Path, target: Path, method: str, fp32: bool) -> None:
-    """Convert an official .pth checkpoint into our .safetensors (checked against the architecture)."""
+    """Convert an official .pth checkpoint (VideoINR's latest_G.pth, ZSM's xiang2020zooming.pth) into our
+    .safetensors, checked against the architecture."""
     import importlib
 
     from vsinr import weights
 
-    loaders = {"videoinr": "vsinr_videoinr.engine"}
+    loaders = {"videoinr": ("vsinr_videoinr.engine", ()), "zsm": ("vsinr_zsm.engine", ("stvsr", "clean"))}
     if method not in loaders:
         raise click.ClickException(f"no converter for method {method!r}; known: {', '.join(loaders)}")
     if target.suffix != ".safetensors":
         raise click.ClickException(f"the target must end in .safetensors, got {target.name}")
     try:
-        module = importlib.import_module(loaders[method])
-        model = module.load_model(source)
+        module_name, extra = loaders[method]
+        model = importlib.import_module(module_name).load_model(source, *extra)
     except weights.WeightsError as exc:
         raise click.ClickException(str(exc)) from None
     weights.save(target, model.state_dict(), method, model.config, half=not fp32)
