@@ -201,26 +201,29 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
         if not found:
             raise BenchError(f"nothing to compare for {task}: no vsinr method is installed and baselines are off")
         return found
+
+    def bicubic_blend(c: vs.VideoNode) -> vs.VideoNode:  # what restoring pipelines end with at ×s ×t
+        return baselines.blend(baselines.resize(c, s), t)
+
     if task == "stvsr":
         found |= {
             "bicubic+repeat": lambda c: baselines.repeat(baselines.resize(c, s), t),
-            "bicubic+blend": lambda c: baselines.blend(baselines.resize(c, s), t),
+            "bicubic+blend": bicubic_blend,
             "spline36+blend": lambda c: baselines.blend(baselines.resize(c, s, "Spline36"), t),
             "spline36+flowfps": lambda c: baselines.flowfps(baselines.resize(c, s, "Spline36"), t),
         }
     elif task == "stvsr-noise":
         sigma255 = settings.sigma * 255
         found |= {
-            "bicubic+blend": lambda c: baselines.blend(baselines.resize(c, s), t),
-            "median3>bicubic+blend": lambda c: baselines.blend(baselines.resize(baselines.median(c), s), t),
-            "median3+bm3d>bicubic+blend": lambda c: baselines.blend(
-                baselines.resize(baselines.bm3d(baselines.median(c), sigma255), s), t),
+            "bicubic+blend": bicubic_blend,
+            "median3>bicubic+blend": lambda c: bicubic_blend(baselines.median(c)),
+            "median3+bm3d>bicubic+blend": lambda c: bicubic_blend(baselines.bm3d(baselines.median(c), sigma255)),
         }
     elif task == "stvsr-jpeg":
         sigma255 = JPEG_SIGMA.get(kw["quality"], 8.0)
         found |= {
-            "bicubic+blend": lambda c: baselines.blend(baselines.resize(c, s), t),
-            "bm3d>bicubic+blend": lambda c: baselines.blend(baselines.resize(baselines.bm3d(c, sigma255), s), t),
+            "bicubic+blend": bicubic_blend,
+            "bm3d>bicubic+blend": lambda c: bicubic_blend(baselines.bm3d(c, sigma255)),
         }
     elif task == "interpolate":
         found |= {

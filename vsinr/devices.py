@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -32,6 +33,16 @@ def resolve_device(spec: str) -> str:
 def compute_half(device: str, clip_is_half: bool) -> bool:
     """Half precision is used for RGBH clips on a GPU; on the CPU engines compute in float32."""
     return clip_is_half and device.startswith("cuda")
+
+
+def autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
+    """The context an engine computes in: nothing for "fp32", torch.autocast for "fp16"/"bf16"."""
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return torch.autocast(torch.device(device).type, dtype=dtype)
 
 
 def available_memory(device: str) -> int:

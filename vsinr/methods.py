@@ -110,6 +110,21 @@ class WindowedEngine(Protocol):
         ...
 
 
+#: The ``precision`` parameter of the learned methods.
+PRECISION = Param(name="precision", type="data", default="auto",
+                  doc="auto (fp16 for RGBH on CUDA, else fp32), fp32, fp16, bf16", choices=("auto", "fp32", "fp16", "bf16"))
+
+
+def precision_for(request: EngineRequest, method: str) -> str:
+    """The request's ``precision`` with ``auto`` resolved; half precisions need CUDA (ValueError otherwise)."""
+    precision = request.param("precision")
+    if precision == "auto":
+        precision = "fp16" if request.half else "fp32"
+    if precision != "fp32" and not request.device.startswith("cuda"):
+        raise ValueError(f"precision={precision!r} needs a CUDA device; on the CPU {method} computes in fp32")
+    return precision
+
+
 #: A native resize the host applies before the engine: (resize function name, its extra arguments).
 NativeResize = tuple[str, dict[str, Any]]
 

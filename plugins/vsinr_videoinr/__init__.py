@@ -8,7 +8,7 @@ model card there); ``weights=`` also takes the authors' ``latest_G.pth``.
 from __future__ import annotations
 
 from vsinr.hookspecs import hookimpl
-from vsinr.methods import EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine
+from vsinr.methods import PRECISION, EngineRequest, MethodSpec, TaskSupport, WindowedEngine, precision_for
 
 __version__ = "0.1.0"
 
@@ -16,13 +16,7 @@ __version__ = "0.1.0"
 def _load(request: EngineRequest) -> WindowedEngine:
     from vsinr_videoinr.engine import VideoINREngine, load_model
 
-    precision = request.param("precision")
-    on_gpu = request.device.startswith("cuda")
-    if precision == "auto":
-        precision = "fp16" if request.half else "fp32"
-    if precision != "fp32" and not on_gpu:
-        raise ValueError(f"precision={precision!r} needs a CUDA device; on the CPU videoinr computes in fp32")
-    return VideoINREngine(load_model(request.weights), request.device, precision)
+    return VideoINREngine(load_model(request.weights), request.device, precision_for(request, "videoinr"))
 
 
 SPEC = MethodSpec(
@@ -33,10 +27,7 @@ SPEC = MethodSpec(
         "stvsr": TaskSupport(priority=100),
         "interpolate": TaskSupport(priority=100),
     },
-    params=(
-        Param(name="precision", type="data", default="auto", doc="auto (fp16 for RGBH on CUDA, else fp32), fp32, fp16, bf16",
-              choices=("auto", "fp32", "fp16", "bf16")),
-    ),
+    params=(PRECISION,),
     load=_load,
 )
 

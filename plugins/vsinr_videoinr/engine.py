@@ -7,18 +7,16 @@ encoding; the host caches the window's outputs. Inputs whose sides are not multi
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from vsinr import weights
+from vsinr import devices, weights
 from vsinr_videoinr.arch import CONFIGS, VideoINR
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_small.safetensors"
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def load_model(path: str | Path = "") -> VideoINR:
@@ -44,7 +42,7 @@ class VideoINREngine:
     def __init__(self, model: VideoINR, device: str, precision: str = "fp32", chunk: int = 65536):
         self.model = model.to(device)
         self.device = torch.device(device)
-        self.dtype = PRECISIONS[precision]
+        self.precision = precision
         self.chunk = chunk
         nf = model.conv_first.out_channels
         # context of the encoder (pyramid to 1/4, deformable offsets, recurrent and trunk convolutions)
@@ -52,11 +50,6 @@ class VideoINREngine:
         # float32 values held per output pixel while a tile is decoded: the HR feature map, flows, the
         # features and pixels warped from both frames and the heads' inputs
         self.bytes_per_out_pixel = 4 * (20 * nf + 64)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         h, w = frames[0].shape[-2:]
@@ -74,7 +67,7 @@ class VideoINREngine:
         if pad_h or pad_w:
             pair = F.pad(pair, (0, pad_w, 0, pad_h), mode="replicate")
         pair = pair.view(1, 2, 3, h + pad_h, w + pad_w)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
             feat, inp = self.model.encode(pair)
             for t, target in pending:
                 frame = self.model.decode(feat, inp, float(t), size, region=(h, w), chunk=self.chunk)

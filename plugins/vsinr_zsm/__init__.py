@@ -28,7 +28,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from vsinr.hookspecs import hookimpl
-from vsinr.methods import EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine
+from vsinr.methods import PRECISION, EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine, precision_for
 
 __version__ = "0.1.0"
 
@@ -48,11 +48,7 @@ def degradation_for(request: EngineRequest) -> str:
 def _load(request: EngineRequest) -> WindowedEngine:
     from vsinr_zsm.engine import ZSMEngine, load_model
 
-    precision = request.param("precision")
-    if precision == "auto":
-        precision = "fp16" if request.half else "fp32"
-    if precision != "fp32" and not request.device.startswith("cuda"):
-        raise ValueError(f"precision={precision!r} needs a CUDA device; on the CPU zsm computes in fp32")
+    precision = precision_for(request, "zsm")
     window = int(request.param("window"))
     if not 2 <= window <= 16:
         raise ValueError(f"window={window} is out of range: give 2 to 16 source frames (4 is the paper's)")
@@ -73,8 +69,7 @@ SPEC = MethodSpec(
               doc="what the input suffers from: clean, noise (Gaussian + salt-and-pepper) or jpeg; auto: clean "
                   "for STVSR, noise for Denoise", choices=("auto", *DEGRADATIONS)),
         Param(name="window", type="int", default=4, doc="source frames per window (2-16); windows overlap by one"),
-        Param(name="precision", type="data", default="auto", doc="auto (fp16 for RGBH on CUDA, else fp32), fp32, fp16, bf16",
-              choices=("auto", "fp32", "fp16", "bf16")),
+        PRECISION,
     ),
     load=_load,
 )

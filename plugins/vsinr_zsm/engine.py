@@ -3,14 +3,13 @@ frames (Denoise), computed once per window (the host caches the window's outputs
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from vsinr import weights
+from vsinr import devices, weights
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -22,7 +21,6 @@ DEFAULTS = {
     ("denoise", "noise"): "zsm_x1_noise.safetensors",
     ("denoise", "jpeg"): "zsm_x1_jpeg.safetensors",
 }
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo:
@@ -53,7 +51,7 @@ class ZSMEngine:
     def __init__(self, model: ZoomingSlowMo, device: str, precision: str = "fp32", window: int = 4):
         self.model = model.to(device)
         self.device = torch.device(device)
-        self.dtype = PRECISIONS[precision]
+        self.precision = precision
         self.window, self.step = window, window - 1
         nf, blocks = model.conv_first.out_channels, model.config["front_blocks"] + model.config["back_blocks"]
         # context: two convolutions per residual block, the pyramid to 1/4 and the deformable offsets
@@ -62,11 +60,6 @@ class ZSMEngine:
         # float32 values per output pixel: the window's recurrent states and deformable samples at the
         # source size (spread over scale² output pixels), and one output frame's upsampling at a time
         self.bytes_per_out_pixel = 4 * nf * (12 * frames // model.scale**2 + 3)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         per_unit = 2 if self.model.interpolate else 1
@@ -79,7 +72,7 @@ class ZSMEngine:
         if pad_h or pad_w:
             x = F.pad(x.view(1, -1, h, w), (0, pad_w, 0, pad_h), mode="replicate").view(1, len(frames), 3, h + pad_h, w + pad_w)
         s = self.model.scale
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
             features = self.model.features(x)
             base = self.model.base(x) if self.model.residual else None
             for index in sorted(set(indices)):  # one output frame at a time bounds the upsampler's memory
