@@ -25,7 +25,7 @@ from vsinr import __version__, plugins, tasks
 from vsinr import vsapi as V
 from vsinr.methods import EngineRequest
 from vsinr.scheduling import Output, WindowScheduler
-from vsinr.timing import Windows
+from vsinr.timing import Chunks, Windows
 
 _FORMAT_NAMES = {(V.CF_RGB, V.ST_FLOAT, 32): "RGBS", (V.CF_RGB, V.ST_FLOAT, 16): "RGBH"}
 
@@ -160,24 +160,46 @@ class _Filter:
             engine, lock = inference.engine_for(plan.method, request)
         except Exception as exc:  # missing or corrupt weights, missing dependency, out of memory...
             raise tasks.UsageError(f"method {plan.method.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
-        src_vi = api.getVideoInfo(self.node).contents
-        in_size = (src_vi.height, src_vi.width)
-        overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
-        tile = self._tile(engine, device, in_size)
-        grid = TileGrid(in_size, plan.out_size, tile, overlap)
-        problem = grid.refusal()
-        if problem:
-            raise tasks.UsageError(problem)
-        windows = Windows(plan.timemap, engine.window, engine.step)
+        if hasattr(engine, "fit"):  # fitted to the clip itself, chunk by chunk
+            render, windows = self._fitted(engine, lock, request)
+        else:
+            src_vi = api.getVideoInfo(self.node).contents
+            in_size = (src_vi.height, src_vi.width)
+            overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
+            tile = self._tile(engine, device, in_size)
+            grid = TileGrid(in_size, plan.out_size, tile, overlap)
+            problem = grid.refusal()
+            if problem:
+                raise tasks.UsageError(problem)
+            render = inference.renderer(engine, lock, request, grid)
+            windows = Windows(plan.timemap, engine.window, engine.step)
         self.scheduler = WindowScheduler(
             windows,
-            inference.renderer(engine, lock, request, grid),
+            render,
             self._allocate,
             api.freeFrame,
             scene_change=plan.scene_change,
         )
         self.duration = plan.timemap.duration if plan.temporal else None
         self.log(V.MT_INFORMATION, f"{plan.function.name}: method {plan.method.name} on {device}")
+
+    def _fitted(self, engine: Any, lock: threading.Lock, request: EngineRequest) -> tuple[Any, Chunks]:
+        """The renderer and chunk layout of a fitted method (fitting waits for the first frame request)."""
+        from vsinr import fitting
+
+        plan = self.plan
+        if plan.tile != (0, 0):
+            raise tasks.UsageError(f"method {plan.method.name!r} fits whole frames and does not tile; leave tile empty")
+        if plan.timemap.num_source < 2:
+            raise tasks.UsageError(f"method {plan.method.name!r} fits a clip's motion and needs at least 2 frames")
+        chunks = Chunks(plan.timemap, engine.chunk, engine.chunk - engine.overlap)
+        store = fitting.store_for(plan.method.name, fitting.cache_dir(str(request.param("cache"))))
+        label = plan.function.name
+
+        def log(text: str) -> None:
+            self.log(V.MT_INFORMATION, f"{label}: {text}")
+
+        return fitting.renderer(plan.method.name, engine, lock, request, chunks, store, log), chunks
 
     def _tile(self, engine: Any, device: str, in_size: tuple[int, int]) -> tuple[int, int]:
         """The user's tile, or one chosen so that the engine's working memory fits on ``device``."""

@@ -46,7 +46,7 @@ def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineReques
     dtype = torch.float16 if request.half else torch.float32
     device = torch.device(request.device)
 
-    def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], **_: object) -> None:
         x = [f.to(device=device, dtype=dtype, non_blocking=True) for f in frames]
         direct = all(isinstance(o, torch.Tensor) and o.device == device and o.dtype == dtype for o in out)
         targets = out if direct else [scratch(f"out{i}", tuple(o.shape), dtype, device) for i, o in enumerate(out)]

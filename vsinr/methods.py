@@ -110,6 +110,36 @@ class WindowedEngine(Protocol):
         ...
 
 
+#: A fitted representation: its tensors and a JSON-ready configuration (what the disk cache stores).
+Fitted = tuple[dict[str, "torch.Tensor"], dict[str, Any]]
+
+
+class FittedEngine(Protocol):
+    """An engine that fits a representation to a chunk of the clip itself and renders it at any time.
+
+    The host splits the clip into chunks of ``chunk`` frames overlapping by ``overlap`` (see
+    ``vsinr.timing.Chunks``), further split at scene changes, and fits each piece once: on the first
+    request of one of its frames, or never when the disk cache already holds it. ``key`` names
+    everything besides the frames that a fit depends on (it is part of the cache key).
+    """
+
+    chunk: int
+    overlap: int
+    key: str
+
+    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None]) -> Fitted:
+        """Fit ``frames`` (T, 3, H, W) in [0, 1] on the engine's device; deterministic for a given seed."""
+        ...
+
+    def render(self, fitted: Fitted, frames: torch.Tensor, times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        """Fill ``out[i]`` (3, H', W') with the piece at local time ``times[i]`` in [0, T-1]."""
+        ...
+
+
+#: Where fitted methods keep what they fitted.
+CACHE = Param(name="cache", type="data", default="",
+              doc="folder for fitted chunks (empty: $VSINR_CACHE or ~/.cache/vsinr; off: keep them in memory only)")
+
 #: The ``precision`` parameter of the learned methods.
 PRECISION = Param(name="precision", type="data", default="auto",
                   doc="auto (fp16 for RGBH on CUDA, else fp32), fp32, fp16, bf16", choices=("auto", "fp32", "fp16", "bf16"))
@@ -137,7 +167,7 @@ class MethodSpec:
     version: str
     summary: str
     tasks: Mapping[str, TaskSupport]
-    load: Callable[[EngineRequest], WindowedEngine]
+    load: Callable[[EngineRequest], WindowedEngine | FittedEngine]
     params: tuple[Param, ...] = ()
     #: When set, the spatial scaling is done by VapourSynth's own resizer and the engine works at the
     #: output size (for classical methods, where zimg is both faster and the reference users know).

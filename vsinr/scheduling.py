@@ -42,8 +42,10 @@ class Output:
     source_time: Fraction
 
 
-#: Renders a window: (window frames (3, H, W) each, local times, output tensors to fill).
-Renderer = Callable[[Sequence[Any], Sequence[float], Sequence[Any]], None]
+#: Renders a window: (window frames (3, H, W) each, local times, output tensors to fill), with keywords
+#: ``first`` (the source number of the window's first frame) and ``cuts`` (source numbers followed by
+#: a scene change, when scene changes are honoured).
+Renderer = Callable[..., None]
 #: Makes an output frame whose props start as a copy of the given source's: (handle, (3, H', W') tensor).
 Allocator = Callable[[SourceFrame], tuple[Any, Any]]
 
@@ -145,7 +147,11 @@ class WindowScheduler:
             plan.append((prop_source, prev, nxt))
         allocated = [self.allocate(frames[p]) for p, _, _ in plan]
         try:
-            self.render([frames[s].image(i) for i, s in enumerate(sources)], [float(t) for t in times], [a[1] for a in allocated])
+            cuts = frozenset(s for s in frames if self.scene_change and s + 1 in frames and self._cut_after(s, frames))
+            self.render(
+                [frames[s].image(i) for i, s in enumerate(sources)], [float(t) for t in times], [a[1] for a in allocated],
+                first=start, cuts=cuts,
+            )
         except BaseException:
             for handle, _ in allocated:
                 self.release(handle)

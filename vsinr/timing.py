@@ -87,3 +87,41 @@ class Windows:
             else min(self.timemap.num_frames, self.timemap.first_at_or_after(Fraction((j + 1) * self.step)))
         )
         return range(first, end)
+
+
+@dataclass(frozen=True)
+class Chunks(Windows):
+    """Chunks of ``size`` observed frames starting every ``step`` frames, for methods fitted per chunk.
+
+    Chunk c holds source frames from min(c·step, N - size) on (the last one moved back to end on the
+    last frame). Output times are served as by ``Windows``: segment j, times [j·step, (j+1)·step), comes
+    from chunk j; where chunk j-1 reaches into it (the overlap of size - step frames), the two chunks'
+    renderings are blended with weights that go smoothly from chunk j-1 alone at j·step to chunk j alone
+    where chunk j-1 ends, so nothing jumps at a chunk boundary. A window therefore reads chunk j-1 and
+    chunk j.
+    """
+
+    def chunk(self, c: int) -> range:
+        start = max(0, min(c * self.step, self.timemap.num_source - self.size))
+        return range(start, min(start + self.size, self.timemap.num_source))
+
+    def start(self, j: int) -> int:
+        return self.chunk(j - 1 if j > 0 else 0).start
+
+    def sources(self, j: int) -> list[int]:
+        return list(range(self.start(j), self.chunk(j).stop))
+
+    def segment(self, tau: float) -> int:
+        """The segment (and window) that serves source time ``tau``."""
+        return min(math.floor(tau / self.step), self.count - 1)
+
+    def weights(self, tau: float) -> list[tuple[int, float]]:
+        """(chunk, weight) pairs whose renderings at source time ``tau`` are summed."""
+        j = self.segment(tau)
+        if j == 0:
+            return [(0, 1.0)]
+        begin, end = j * self.step, self.chunk(j - 1).stop - 1
+        if tau >= end or end <= begin:
+            return [(j, 1.0)]
+        previous = 0.5 * (1 + math.cos(math.pi * (tau - begin) / (end - begin)))
+        return [(j - 1, previous), (j, 1.0 - previous)] if previous < 1 else [(j - 1, 1.0)]

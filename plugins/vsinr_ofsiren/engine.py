@@ -1,0 +1,331 @@
+"""Fitting a flow-constrained SIREN to a chunk of observed frames, and rendering it at any time and size.
+
+Conventions (also in the plugin docstring): inputs are (t, y, x), each normalised to [-1, 1] over the
+chunk (t = 2τ/(T-1) - 1 for source time τ in frames, y = 2·row/(H-1) - 1, x = 2·column/(W-1) - 1, pixel
+centres); values are RGB scaled to [-1, 1]. The network models the clip as f = B + g: B is a
+separable Catmull-Rom spline through the observed samples (C¹, equal to the frames at observed times,
+its exact derivatives there are central differences) and g the SIREN. With ``base="none"`` B = 0 and
+the SIREN models the clip alone, as in the paper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vsinr_ofsiren.flow import velocities
+from vsinr_ofsiren.siren import Siren
+
+
+class FitError(RuntimeError):
+    """Fitting failed (a non-finite loss): nothing is rendered from it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What a fit depends on (besides the frames): part of the cache key."""
+
+    width: int
+    layers: int  # linear layers in all, the output layer included
+    omega: float  # ω of every sine layer (first and hidden)
+    lam: float  # weight of the flow term
+    steps: int
+    batch: int  # points per step
+    lr: float
+    between: float  # share of flow-term points at times between observed frames (nearest frame's flow)
+    base: str  # "cubic" or "none"
+    patch: int  # pixels per patch side, one SIREN per patch; 0: one SIREN for the whole frame
+    margin: int  # pixels by which patches extend into their neighbours (blended there)
+
+
+PRESETS: dict[str, Settings] = {
+    "fast": Settings(width=64, layers=4, omega=25.0, lam=0.05, steps=1500, batch=8192, lr=5e-4, between=0.5,
+                     base="cubic", patch=32, margin=6),
+    "paper": Settings(width=720, layers=6, omega=25.0, lam=0.05, steps=15000, batch=65536, lr=1e-4, between=0.5,
+                      base="cubic", patch=0, margin=0),
+}
+
+#: Catmull-Rom weights of the taps k-1, k, k+1, k+2 at offset s in [0, 1) after k, and their derivatives.
+def _cubic(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    s2, s3 = s * s, s * s * s
+    w = torch.stack([-s3 + 2 * s2 - s, 3 * s3 - 5 * s2 + 2, -3 * s3 + 4 * s2 + s, s3 - s2], -1) / 2
+    dw = torch.stack([-3 * s2 + 4 * s - 1, 9 * s2 - 10 * s, -9 * s2 + 8 * s + 1, 3 * s2 - 2 * s], -1) / 2
+    return w, dw
+
+
+def _taps(tau: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frame indices (N, 4) (clamped to the chunk), weights and time derivatives of the spline at ``tau``."""
+    k = tau.floor().clamp(0, max(count - 2, 0))
+    w, dw = _cubic(tau - k)
+    index = (k.long()[:, None] + torch.arange(-1, 3, device=tau.device)).clamp(0, count - 1)
+    return index, w, dw
+
+
+class Chunk:
+    """The observed frames of one chunk, on the fitting device, with what the losses sample from them."""
+
+    def __init__(self, frames: torch.Tensor, device: torch.device):
+        self.count, _, self.height, self.width = frames.shape
+        self.device = device
+        # (T, H, W, 3) in [-1, 1], flat, so one gather reads a pixel's three channels
+        self.values = (frames.float() * 2 - 1).permute(0, 2, 3, 1).reshape(-1, 3).to(device)
+        velocity, confidence = velocities(frames.float().cpu())
+        self.motion = torch.cat([velocity, confidence], 1).permute(0, 2, 3, 1).reshape(-1, 3).to(device)
+
+    def _at(self, k: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.values[(k * self.height + y) * self.width + x]
+
+    def base(self, tau: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """B and its change per frame along the motion at (τ, y, x) on the pixel grid, (N, 3) each, and
+        the motion's tangent in normalised coordinates (N, 3) and confidence (N,)."""
+        index, w, dw = _taps(tau, self.count)
+        xl, xr = (x - 1).clamp(min=0), (x + 1).clamp(max=self.width - 1)
+        yu, yd = (y - 1).clamp(min=0), (y + 1).clamp(max=self.height - 1)
+        value = torch.zeros(len(tau), 3, device=self.device)
+        dt = torch.zeros_like(value)
+        gx = torch.zeros_like(value)
+        gy = torch.zeros_like(value)
+        for i in range(4):
+            k = index[:, i]
+            centre = self._at(k, y, x)
+            value += w[:, i, None] * centre
+            dt += dw[:, i, None] * centre
+            gx += w[:, i, None] * (self._at(k, y, xr) - self._at(k, y, xl)) / (xr - xl).clamp(min=1)[:, None]
+            gy += w[:, i, None] * (self._at(k, yd, x) - self._at(k, yu, x)) / (yd - yu).clamp(min=1)[:, None]
+        nearest = tau.round().long().clamp(0, self.count - 1)
+        motion = self.motion[(nearest * self.height + y) * self.width + x]
+        u, v, confidence = motion[:, 0], motion[:, 1], motion[:, 2]
+        change = dt + gx * u[:, None] + gy * v[:, None]
+        tangent = torch.stack([
+            torch.full_like(u, 2 / max(self.count - 1, 1)),
+            2 * v / max(self.height - 1, 1),
+            2 * u / max(self.width - 1, 1),
+        ], 1)
+        return value, change, tangent, confidence
+
+
+def layout(height: int, width: int, patch: int, margin: int) -> torch.Tensor:
+    """Patches (count, 4) as (y0, y1, x0, x1): a grid of about ``patch``-pixel cores, each extended by
+    ``margin`` pixels (clipped to the frame). ``patch`` 0 gives one patch for the whole frame."""
+    def spans(size: int) -> list[tuple[int, int]]:
+        n = 1 if patch <= 0 else max(1, round(size / patch))
+        edges = [round(i * size / n) for i in range(n + 1)]
+        return [(max(0, a - margin), min(size, b + margin)) for a, b in zip(edges[:-1], edges[1:])]
+    return torch.tensor([(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)], dtype=torch.float32)
+
+
+@contextlib.contextmanager
+def _tf32(device: torch.device) -> Iterator[None]:
+    """TF32 matmuls on CUDA for the fit (fp32 range, enough for the tangent path), restored after."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _normalise(value: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Pixel positions in [low, high - 1] → [-1, 1]."""
+    return 2 * (value - low) / (high - low - 1).clamp(min=1) - 1
+
+
+def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
+        log: Callable[[str], None] = lambda text: None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Fit the SIRENs to ``frames`` (T, 3, H, W) in [0, 1]; returns their state and configuration."""
+    dev = torch.device(device)
+    count, _, height, width = frames.shape
+    patches = layout(height, width, settings.patch, settings.margin)
+    config = {"width": settings.width, "layers": settings.layers, "omega": settings.omega, "base": settings.base,
+              "patches": patches.int().tolist(), "margin": settings.margin}
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    torch.manual_seed(seed)  # the networks' initialisation
+    net = Siren(width=settings.width, layers=settings.layers, omega=settings.omega, count=len(patches),
+                zero_last=settings.base != "none").to(dev)
+    if count < 2 or settings.steps == 0:
+        return {k: v.detach().cpu() for k, v in net.state_dict().items()}, config
+    started = time.monotonic()
+    chunk = Chunk(frames, dev)
+    optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
+    report = max(1, settings.steps // 10)
+    per_patch = max(32, settings.batch // len(patches))
+    shape = (len(patches), per_patch)
+    y0, y1, x0, x1 = (patches[:, i : i + 1].expand(shape) for i in range(4))
+    with _tf32(dev):
+        for step in range(settings.steps):
+            between = torch.rand(shape, generator=generator) < settings.between
+            tau = torch.randint(0, count, shape, generator=generator).float()
+            tau = torch.where(between, torch.rand(shape, generator=generator) * (count - 1), tau)
+            y = (y0 + torch.rand(shape, generator=generator) * (y1 - y0)).floor()
+            x = (x0 + torch.rand(shape, generator=generator) * (x1 - x0)).floor()
+            value, change, tangent, confidence = chunk.base(tau.flatten().to(dev), y.flatten().long().to(dev),
+                                                            x.flatten().long().to(dev))
+            # the tangent in each patch's own normalised coordinates
+            tangent = tangent.view(*shape, 3) * torch.stack([
+                torch.ones_like(y), (height - 1) / (y1 - y0 - 1).clamp(min=1), (width - 1) / (x1 - x0 - 1).clamp(min=1),
+            ], -1).to(dev)
+            points = torch.stack([
+                2 * tau / max(count - 1, 1) - 1, _normalise(y, y0, y1), _normalise(x, x0, x1),
+            ], -1).to(dev)
+            if settings.base == "none":  # the SIREN is the whole signal: B = 0
+                target, change = value, torch.zeros_like(change)
+            else:  # B equals the frames at observed times, so g must vanish there
+                target = torch.zeros_like(value)
+            g, dg = net(points, tangent if settings.lam > 0 else None)
+            observed = ~between.flatten().to(dev)
+            data = ((g.reshape(-1, 3) - target)[observed] ** 2).mean()
+            loss = data
+            if dg is not None:  # the change of f = B + g per frame along the motion should vanish
+                loss = loss + settings.lam * (confidence[:, None] * (dg.reshape(-1, 3) + change).abs()).mean()
+            if not torch.isfinite(loss):
+                raise FitError(f"fitting diverged at step {step + 1} of {settings.steps} (non-finite loss); "
+                               "lower lr or use preset='fast'")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if (step + 1) % report == 0 or step + 1 == settings.steps:
+                elapsed = time.monotonic() - started
+                psnr = f", observed PSNR {-10 * math.log10(max(data.item() / 4, 1e-12)):.2f} dB" if settings.base == "none" else ""
+                log(f"step {step + 1}/{settings.steps}, loss {loss.item():.5f}{psnr}, {elapsed:.0f} s, "
+                    f"about {elapsed / (step + 1) * (settings.steps - step - 1):.0f} s left")
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if not all(torch.isfinite(v).all() for v in state.values()):
+        raise FitError("fitting produced non-finite weights; lower lr or use preset='fast'")
+    return state, config
+
+
+def network(state: Mapping[str, torch.Tensor], config: Mapping[str, Any], device: str) -> Siren:
+    """The fitted SIRENs from ``fit``'s state and configuration."""
+    net = Siren(width=int(config["width"]), layers=int(config["layers"]), omega=float(config["omega"]),
+                count=len(config["patches"]))
+    net.load_state_dict(dict(state))
+    return net.to(device).eval()
+
+
+def _ramp(position: torch.Tensor, low: int, high: int, size: int, margin: int) -> torch.Tensor:
+    """Blending weight along one axis: 1 in a patch's core, falling towards its inner edges."""
+    weight = torch.ones_like(position)
+    if margin > 0 and low > 0:
+        weight = weight * ((position - low + 1) / (2 * margin + 1)).clamp(1e-3, 1)
+    if margin > 0 and high < size:
+        weight = weight * ((high - position) / (2 * margin + 1)).clamp(1e-3, 1)
+    return weight
+
+
+def render(net: Siren, config: Mapping[str, Any], frames: torch.Tensor, tau: float, out: torch.Tensor) -> None:
+    """Write the fitted clip at chunk time ``tau`` into ``out`` (3, H', W') in [0, 1].
+
+    ``frames`` (T, 3, H, W) are the chunk's observed frames (for the base); at another output size the
+    base is upsampled bicubically and the SIRENs are sampled at the output pixel centres. Patches are
+    blended with weights that fall off across their overlaps.
+    """
+    count, _, height, width = frames.shape
+    out_h, out_w = out.shape[-2:]
+    device = out.device
+    if config["base"] == "none":
+        level = torch.zeros(3, out_h, out_w, device=device)
+    else:
+        index, w, _ = _taps(torch.tensor([float(tau)]), count)
+        level = sum(w[0, i] * frames[int(index[0, i])].float() for i in range(4)) * 2 - 1
+        if (out_h, out_w) != (height, width):
+            level = F.interpolate(level[None], size=(out_h, out_w), mode="bicubic", align_corners=False)[0]
+        level = level.to(device)
+    ys = (torch.arange(out_h, device=device, dtype=torch.float32) + 0.5) * (height / out_h) - 0.5
+    xs = (torch.arange(out_w, device=device, dtype=torch.float32) + 0.5) * (width / out_w) - 0.5
+    t = 2 * tau / max(count - 1, 1) - 1
+    patches = [[int(v) for v in p] for p in config["patches"]]
+    margin = max(0, int(config.get("margin", 0)))
+    total = torch.zeros(3, out_h, out_w, device=device)
+    weight = torch.zeros(out_h, out_w, device=device)
+    with torch.inference_mode():
+        for i, (y0, y1, x0, x1) in enumerate(patches):
+            rows = ((ys >= (y0 if y0 > 0 else -1)) & (ys <= (y1 - 1 if y1 < height else height))).nonzero().flatten()
+            cols = ((xs >= (x0 if x0 > 0 else -1)) & (xs <= (x1 - 1 if x1 < width else width))).nonzero().flatten()
+            if not len(rows) or not len(cols):
+                continue
+            py, px = ys[rows], xs[cols]
+            grid_y, grid_x = torch.meshgrid(py, px, indexing="ij")
+            points = torch.stack([
+                torch.full_like(grid_y, t),
+                2 * (grid_y - y0) / max(y1 - y0 - 1, 1) - 1,
+                2 * (grid_x - x0) / max(x1 - x0 - 1, 1) - 1,
+            ], -1).reshape(1, -1, 3)
+            params = [(wt[i : i + 1], b[i : i + 1]) for wt, b in zip(net.weights, net.biases)]
+            g = _single(params, net.omega, points).reshape(len(rows), len(cols), 3).permute(2, 0, 1)
+            wy = _ramp(py, y0, y1, height, margin)
+            wx = _ramp(px, x0, x1, width, margin)
+            w = wy[:, None] * wx[None, :]
+            r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+            total[:, r0:r1, c0:c1] += g * w
+            weight[r0:r1, c0:c1] += w
+    result = (level + total / weight.clamp(min=1e-12) + 1) / 2
+    if not torch.isfinite(result).all():
+        raise FitError("the fitted representation renders non-finite values; refit it (clear the cache)")
+    out.copy_(result.clamp_(0, 1))
+
+
+def _single(params: list[tuple[torch.Tensor, torch.Tensor]], omega: float, x: torch.Tensor) -> torch.Tensor:
+    """One patch's SIREN at points ``x`` (1, N, 3)."""
+    h = x
+    for i, (weight, bias) in enumerate(params):
+        h = torch.baddbmm(bias, h, weight)
+        if i < len(params) - 1:
+            h = torch.sin(omega * h)
+    return h[0]
+
+
+def settings_for(params: Mapping[str, Any]) -> Settings:
+    """The preset named in ``params`` with the user's overrides (values ≤ 0 / negative keep the preset's)."""
+    preset = PRESETS[params["preset"]]
+    changes: dict[str, Any] = {}
+    if int(params.get("patch", -1)) >= 0:
+        changes["patch"] = int(params["patch"])
+    for name in ("steps", "width", "layers", "batch"):
+        if int(params.get(name, 0)) > 0:
+            changes[name] = int(params[name])
+    for name in ("omega", "lr"):
+        if float(params.get(name, 0)) > 0:
+            changes[name] = float(params[name])
+    if float(params.get("lam", -1)) >= 0:
+        changes["lam"] = float(params["lam"])
+    if params.get("base"):
+        changes["base"] = str(params["base"])
+    return replace(preset, **changes)
+
+
+class OFSirenEngine:
+    """The host's fitted engine (``vsinr.methods.FittedEngine``) for one set of settings."""
+
+    def __init__(self, settings: Settings, device: str, chunk: int, overlap: int, version: str):
+        self.settings, self.device = settings, device
+        self.chunk, self.overlap = chunk, overlap
+        self.key = f"ofsiren {version} " + json.dumps(asdict(settings), sort_keys=True)
+        self._net: tuple[dict[str, torch.Tensor], Siren] | None = None
+
+    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return fit(frames, self.settings, self.device, seed, log)
+
+    def render(self, fitted: tuple[dict[str, torch.Tensor], dict[str, Any]], frames: torch.Tensor,
+               times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        state, config = fitted
+        if self._net is None or self._net[0] is not state:  # one network per fitted piece, not per frame
+            self._net = (state, network(state, config, self.device))
+        net = self._net[1]
+        for tau, target in zip(times, out, strict=True):
+            if float(tau).is_integer() and target.shape[-2:] == frames.shape[-2:]:
+                target.copy_(frames[int(tau)])  # observed frames pass through untouched
+            else:
+                render(net, config, frames, float(tau), target)

@@ -1,0 +1,164 @@
+"""Methods fitted to the clip itself (OF-SIREN, SNeRV): pieces of chunks, fitted once, kept on disk.
+
+A window of ``vsinr.timing.Chunks`` is split into chunks and, at scene changes, into pieces. Each piece
+is fitted on the first request of one of its output frames, under the engine's lock, and kept in
+memory and in the disk cache under a key made of the method, its settings and the piece's pixels,
+so a second run of the same script (or another script on the same frames) does not fit again.
+Imports torch; used only once a filter is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from vsinr import weights
+from vsinr.methods import EngineRequest, Fitted, FittedEngine
+from vsinr.scheduling import Renderer
+from vsinr.timing import Chunks
+
+
+def cache_dir(setting: str) -> Path | None:
+    """The folder the ``cache`` argument names (None for ``off``)."""
+    if setting == "off":
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    if os.environ.get("VSINR_CACHE"):
+        return Path(os.environ["VSINR_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vsinr"
+
+
+class FitStore:
+    """Fitted pieces by key: the last few in memory, all of them on disk (when there is a folder)."""
+
+    def __init__(self, method: str, directory: Path | None, capacity: int = 6):
+        self.method = method
+        self.directory = directory
+        self.capacity = capacity
+        self._memory: OrderedDict[str, Fitted] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def path(self, key: str) -> Path | None:
+        return None if self.directory is None else self.directory / f"{self.method}-{key[:40]}.safetensors"
+
+    def get(self, key: str, log: Callable[[str], None]) -> Fitted | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
+        path = self.path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            state, config = weights.read(path, self.method)
+        except weights.WeightsError as exc:  # damaged (a crash mid-copy, a full disk): fit again
+            log(f"ignoring a damaged cache file, fitting again: {exc}")
+            return None
+        fitted = (state, config or {})
+        self._remember(key, fitted)
+        return fitted
+
+    def put(self, key: str, fitted: Fitted, log: Callable[[str], None]) -> None:
+        self._remember(key, fitted)
+        path = self.path(key)
+        if path is None:
+            return
+        try:
+            weights.save(path, fitted[0], self.method, fitted[1], half=False)  # written beside, then renamed
+        except OSError as exc:
+            log(f"could not write the cache file {str(path)!r} ({exc}); the fit is kept in memory only")
+
+    def _remember(self, key: str, fitted: Fitted) -> None:
+        with self._lock:
+            self._memory[key] = fitted
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.capacity:
+                self._memory.popitem(last=False)
+
+
+_stores: dict[tuple[str, Path | None], FitStore] = {}
+_stores_lock = threading.Lock()
+
+
+def store_for(method: str, directory: Path | None) -> FitStore:
+    """The process-wide store of ``method``'s fits in ``directory`` (shared by every filter instance)."""
+    with _stores_lock:
+        return _stores.setdefault((method, directory), FitStore(method, directory))
+
+
+def piece_key(method: str, engine: FittedEngine, frames: torch.Tensor) -> str:
+    """The cache key of a piece: the method, its settings and the frames' float32 pixels."""
+    digest = hashlib.sha256(f"{method}\n{engine.key}\n{tuple(frames.shape)}\n".encode())
+    digest.update(frames.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def pieces(frames: range, cuts: frozenset[int]) -> list[range]:
+    """``frames`` split after every source frame in ``cuts``."""
+    found, start = [], frames.start
+    for s in frames:
+        if s in cuts and s + 1 < frames.stop:
+            found.append(range(start, s + 1))
+            start = s + 1
+    found.append(range(start, frames.stop))
+    return found
+
+
+def renderer(
+    method: str,
+    engine: FittedEngine,
+    lock: threading.Lock,
+    request: EngineRequest,
+    chunks: Chunks,
+    store: FitStore,
+    log: Callable[[str], None],
+) -> Renderer:
+    """A window renderer (``vsinr.scheduling.Renderer``) that fits the window's pieces as needed and
+    blends overlapping chunks."""
+    device = torch.device(request.device)
+
+    def fitted_piece(piece: range, images: torch.Tensor) -> Fitted:
+        key = piece_key(method, engine, images)
+        found = store.get(key, log)
+        if found is None:
+            label = f"{method}: fitting frames {piece.start}-{piece.stop - 1}"
+            log(f"{label} ({len(piece)} frames, {images.shape[-1]}x{images.shape[-2]})")
+            found = engine.fit(images, int(key[:8], 16), lambda text: log(f"{label}: {text}"))
+            store.put(key, found, log)
+        return found
+
+    def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
+               first: int, cuts: frozenset[int] = frozenset()) -> None:
+        taus = [first + t for t in times]
+        weighted: list[list[tuple[range, float]]] = []  # per output: (piece, weight)
+        for tau in taus:
+            parts = []
+            for c, weight in chunks.weights(tau):
+                held = min(int(tau), chunks.timemap.num_source - 1)
+                piece = next(p for p in pieces(chunks.chunk(c), cuts) if held in p)
+                parts.append((piece, weight))
+            weighted.append(parts)
+        with lock, torch.inference_mode(False):  # fitting needs autograd even inside an inference caller
+            scratch: dict[int, torch.Tensor] = {}
+            for piece in sorted({p for parts in weighted for p, _ in parts}, key=lambda p: p.start):
+                images = torch.stack([frames[s - first] for s in piece]).to(device=device, dtype=torch.float32)
+                fitted = fitted_piece(piece, images)
+                wanted = [(i, w) for i, parts in enumerate(weighted) for p, w in parts if p == piece]
+                targets = [torch.empty(out[i].shape, device=device) for i, _ in wanted]
+                engine.render(fitted, images, [taus[i] - piece.start for i, _ in wanted], targets)
+                for (i, w), target in zip(wanted, targets, strict=True):
+                    if i in scratch:
+                        scratch[i] += w * target
+                    else:
+                        scratch[i] = target.mul_(w) if w != 1 else target
+            for i, target in scratch.items():
+                out[i].copy_(target)
+
+    return render
