@@ -41,16 +41,17 @@ class Settings:
     batch: int  # points per step
     lr: float
     between: float  # share of flow-term points at times between observed frames (nearest frame's flow)
-    base: str  # "cubic" or "none"
+    base: str  # "cubic", "linear" or "none"
     patch: int  # pixels per patch side, one SIREN per patch; 0: one SIREN for the whole frame
     margin: int  # pixels by which patches extend into their neighbours (blended there)
 
 
 PRESETS: dict[str, Settings] = {
-    "fast": Settings(width=64, layers=4, omega=25.0, lam=0.05, steps=1500, batch=8192, lr=5e-4, between=0.5,
-                     base="cubic", patch=32, margin=6),
-    "paper": Settings(width=720, layers=6, omega=25.0, lam=0.05, steps=15000, batch=65536, lr=1e-4, between=0.5,
-                      base="cubic", patch=0, margin=0),
+    "fast": Settings(width=64, layers=4, omega=25.0, lam=0.1, steps=1500, batch=8192, lr=5e-4, between=0.5,
+                     base="linear", patch=16, margin=4),
+    # the paper's network: one SIREN for the whole frame, 6 linear layers of 720, ω 25, the clip itself
+    "paper": Settings(width=720, layers=6, omega=25.0, lam=0.12, steps=15000, batch=65536, lr=1e-4, between=0.5,
+                      base="none", patch=0, margin=0),
 }
 
 #: Catmull-Rom weights of the taps k-1, k, k+1, k+2 at offset s in [0, 1) after k, and their derivatives.
@@ -61,10 +62,22 @@ def _cubic(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return w, dw
 
 
-def _taps(tau: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Frame indices (N, 4) (clamped to the chunk), weights and time derivatives of the spline at ``tau``."""
+def _taps(tau: torch.Tensor, count: int, base: str = "cubic") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frame indices (N, 4) (clamped to the chunk), weights and time derivatives of the base at ``tau``.
+
+    ``cubic``: Catmull-Rom. ``linear``: the blend of the two frames around ``tau``; its derivative is
+    the slope between them, and the central difference at an observed frame (where the blend has a kink).
+    """
     k = tau.floor().clamp(0, max(count - 2, 0))
-    w, dw = _cubic(tau - k)
+    s = tau - k
+    if base == "linear":
+        zero = torch.zeros_like(s)
+        w = torch.stack([zero, 1 - s, s, zero], -1)
+        at_frame = (s == 0)[:, None]
+        central, slope = torch.tensor([[-0.5, 0.0, 0.5, 0.0], [0.0, -1.0, 1.0, 0.0]], device=s.device)
+        dw = torch.where(at_frame, central, slope)
+    else:
+        w, dw = _cubic(s)
     index = (k.long()[:, None] + torch.arange(-1, 3, device=tau.device)).clamp(0, count - 1)
     return index, w, dw
 
@@ -72,9 +85,9 @@ def _taps(tau: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor, to
 class Chunk:
     """The observed frames of one chunk, on the fitting device, with what the losses sample from them."""
 
-    def __init__(self, frames: torch.Tensor, device: torch.device):
+    def __init__(self, frames: torch.Tensor, device: torch.device, base: str = "cubic"):
         self.count, _, self.height, self.width = frames.shape
-        self.device = device
+        self.device, self.kind = device, base
         # (T, H, W, 3) in [-1, 1], flat, so one gather reads a pixel's three channels
         self.values = (frames.float() * 2 - 1).permute(0, 2, 3, 1).reshape(-1, 3).to(device)
         velocity, confidence = velocities(frames.float().cpu())
@@ -86,7 +99,7 @@ class Chunk:
     def base(self, tau: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """B and its change per frame along the motion at (τ, y, x) on the pixel grid, (N, 3) each, and
         the motion's tangent in normalised coordinates (N, 3) and confidence (N,)."""
-        index, w, dw = _taps(tau, self.count)
+        index, w, dw = _taps(tau, self.count, self.kind)
         xl, xr = (x - 1).clamp(min=0), (x + 1).clamp(max=self.width - 1)
         yu, yd = (y - 1).clamp(min=0), (y + 1).clamp(max=self.height - 1)
         value = torch.zeros(len(tau), 3, device=self.device)
@@ -156,7 +169,7 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
     if count < 2 or settings.steps == 0:
         return {k: v.detach().cpu() for k, v in net.state_dict().items()}, config
     started = time.monotonic()
-    chunk = Chunk(frames, dev)
+    chunk = Chunk(frames, dev, settings.base)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
     report = max(1, settings.steps // 10)
@@ -238,7 +251,7 @@ def render(net: Siren, config: Mapping[str, Any], frames: torch.Tensor, tau: flo
     if config["base"] == "none":
         level = torch.zeros(3, out_h, out_w, device=device)
     else:
-        index, w, _ = _taps(torch.tensor([float(tau)]), count)
+        index, w, _ = _taps(torch.tensor([float(tau)]), count, config["base"])
         level = sum(w[0, i] * frames[int(index[0, i])].float() for i in range(4)) * 2 - 1
         if (out_h, out_w) != (height, width):
             level = F.interpolate(level[None], size=(out_h, out_w), mode="bicubic", align_corners=False)[0]
