@@ -19,10 +19,10 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
-
-from vsinr.benchmark import centre_crop, load_clip
 from vsinr_ofsiren import engine as E
 from vsinr_ofsiren.flow import velocities
+
+from vsinr.benchmark import centre_crop, load_clip
 
 
 def _frames(path: Path, count: int, crop: str | None) -> torch.Tensor:

@@ -146,7 +146,7 @@ def renderer(
                 parts.append((piece, weight))
             weighted.append(parts)
         with lock, torch.inference_mode(False):  # fitting needs autograd even inside an inference caller
-            scratch: dict[int, torch.Tensor] = {}
+            blended: dict[int, torch.Tensor] = {}
             for piece in sorted({p for parts in weighted for p, _ in parts}, key=lambda p: p.start):
                 images = torch.stack([frames[s - first] for s in piece]).to(device=device, dtype=torch.float32)
                 fitted = fitted_piece(piece, images)
@@ -154,11 +154,11 @@ def renderer(
                 targets = [torch.empty(out[i].shape, device=device) for i, _ in wanted]
                 engine.render(fitted, images, [taus[i] - piece.start for i, _ in wanted], targets)
                 for (i, w), target in zip(wanted, targets, strict=True):
-                    if i in scratch:
-                        scratch[i] += w * target
+                    if i in blended:
+                        blended[i] += w * target
                     else:
-                        scratch[i] = target.mul_(w) if w != 1 else target
-            for i, target in scratch.items():
+                        blended[i] = target.mul_(w) if w != 1 else target
+            for i, target in blended.items():
                 out[i].copy_(target)
 
     return render

@@ -8,35 +8,45 @@ clip is fitted on first use and cached on disk.
   pixels, which nothing constrains (see docs/ofsiren.md for how good that is).
 
 Conventions:
-- Inputs (t, y, x), in that order, each normalised to [-1, 1] over a piece of T frames of H×W:
-  t = 2τ/(T-1) - 1 for time τ in source frames, y = 2·row/(H-1) - 1, x = 2·column/(W-1) - 1 at pixel
-  centres. Outputs are RGB scaled to [-1, 1].
-- The clip is modelled as f = B + g: B is the separable Catmull-Rom spline through the observed frames
-  (equal to them at observed times; C¹, its derivatives there are central differences) and g is the
-  SIREN, whose last layer starts at zero. With ``base="none"`` B = 0 and g is the whole clip, as in the
-  paper. The residual form leaves the network only what interpolation gets wrong: motion.
+- Inputs (t, y, x), in that order, each normalised to [-1, 1]: t = 2τ/(T-1) - 1 for time τ in source
+  frames over a piece of T observed frames; y = 2·(row - y0)/(h-1) - 1 and x likewise over the patch
+  (y0, x0, h, w) a SIREN covers, at pixel centres. Outputs are RGB scaled to [-1, 1].
+- Patches (ours, for speed and capacity): the frame is cut into a grid of about ``patch``-pixel
+  squares, each extended by ``margin`` pixels into its neighbours and given its own small SIREN; all
+  run at once as batched matrix products, so a step costs what one small SIREN costs while capacity
+  grows with the frame. Renderings are blended across the margins with weights falling to the
+  patch's inner edges. ``patch=0`` is one SIREN for the whole frame, as in the paper.
+- What the SIRENs model (ours): f = B + g. B is a base through the observed frames, equal to them at
+  observed times: ``linear`` (the blend of the two frames around t; at an observed frame, where it has
+  a kink, its time derivative is taken as the central difference), ``cubic`` (Catmull-Rom, C¹) or
+  ``none`` (B = 0: the SIREN is the clip, as in the paper). g is the SIRENs, whose last layer starts
+  at zero. The residual form leaves the network what interpolation gets wrong: motion. With λ = 0 the
+  SIRENs only learn g = 0 at observed pixels, so the result is B.
 - Flow: per observed frame, the velocity (u, v) in pixels per frame is the mean of the forward flow
   and the negated backward flow (OpenCV DIS, no learned weights; ``vsinr_ofsiren.flow``), with a
-  confidence that drops where the two disagree. Flow comes from observed frames only.
-- The constraint: the change of f along the motion over one frame, J_f · (2/(T-1), 2v/(H-1),
-  2u/(W-1)), in [-1, 1] value units, should vanish. It is imposed at random observed pixels and, for a
-  ``between`` share of the points, at random times between observed frames with the nearest frame's
-  flow. It is computed in forward mode, a tangent carried through the SIREN's forward pass.
-- Loss: mean squared error of f at observed pixels + λ · mean |J_f · d| weighted by the confidence.
-  Because d is "one frame of motion" in normalised units, λ does not depend on the chunk length or
-  the frame size (the paper's λ = 0.12 was against unpublished scalings and does not carry over).
+  confidence that drops where the two disagree (occlusions). Flow comes from observed frames only.
+- The constraint: the change of f along the motion over one frame, ∂f/∂τ + u ∂f/∂x + v ∂f/∂y in
+  [-1, 1] value units per frame (for g: J_g · (2/(T-1), 2v/(h-1), 2u/(w-1)) in its own coordinates),
+  should vanish. It is imposed at random observed pixels and, for a ``between`` share of the points
+  (half), at random times between observed frames with the nearest observed frame's flow. It is
+  computed in forward mode: a tangent carried through the SIREN's forward pass.
+- Loss: mean squared error at observed pixels + λ · mean |∂f/∂τ + u ∂f/∂x + v ∂f/∂y| weighted by the
+  confidence. Because the direction is "one frame of motion", λ does not depend on the chunk length,
+  the frame size or the patch size; the paper's λ = 0.12 was against its own (unpublished) scaling.
 - SIREN: ω₀ = ω = ``omega`` for every sine layer; first layer U(±1/3), hidden and output layers
-  U(±√(6/fan_in)/ω), PyTorch's default biases. ``layers`` counts linear layers, the output included
-  (the paper's "depth 6" read as 6 linear layers).
-- Fitting: Adam with a cosine-decayed learning rate, ``batch`` random points per step, fp32 (TF32
-  matmuls on CUDA), seeded from the frames so the same frames always give the same fit. A non-finite
-  loss stops the fit with an error; nothing is rendered from it.
+  U(±√(6/fan_in)/ω), biases U(±1/√fan_in) as PyTorch's Linear. ``layers`` counts linear layers, the
+  output included (the paper's "depth 6" read as 6 linear layers).
+- Fitting: Adam, learning rate decayed on a cosine to zero, ``batch`` random points per step spread
+  evenly over the patches, fp32 (TF32 matmuls on CUDA), seeded from the frames, so the same frames
+  always give the same fit. A non-finite loss stops the fit with an error naming the step; nothing is
+  rendered or cached from it.
 - Chunks: ``chunk`` observed frames overlapping by ``overlap``, fitted independently and blended in
-  the overlap (``vsinr.timing.Chunks``); split at scene changes. Observed frames at the source size
-  pass through unchanged.
+  the overlap (``vsinr.timing.Chunks``), split at scene changes; fitted on first use, cached on disk
+  (``vsinr.fitting``). Observed frames at the source size pass through unchanged.
 
-Presets: ``fast`` (5 layers of 128, ω 25, 1500 steps of 8192 points: a minute or two per chunk on a
-CPU) and ``paper`` (6 layers of 720, ω 25, 15000 steps of 65536 points: for a GPU).
+Presets: ``fast`` (16-pixel patches of 4 layers × 64, ω 25, linear base, λ 0.1, 1500 steps of 8192
+points: under a minute per chunk of 12 frames of 176×144 on two CPU cores) and ``paper`` (one SIREN of
+6 layers × 720 for the whole frame, ω 25, no base, λ 0.12, 15000 steps of 65536 points: a GPU job).
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
-"""Fitting a flow-constrained SIREN to a chunk of observed frames, and rendering it at any time and size.
+"""Fitting flow-constrained SIRENs to a piece of observed frames, and rendering them at any time and size.
 
-Conventions (also in the plugin docstring): inputs are (t, y, x), each normalised to [-1, 1] over the
-chunk (t = 2τ/(T-1) - 1 for source time τ in frames, y = 2·row/(H-1) - 1, x = 2·column/(W-1) - 1, pixel
-centres); values are RGB scaled to [-1, 1]. The network models the clip as f = B + g: B is a
-separable Catmull-Rom spline through the observed samples (C¹, equal to the frames at observed times,
-its exact derivatives there are central differences) and g the SIREN. With ``base="none"`` B = 0 and
-the SIREN models the clip alone, as in the paper.
+The conventions (coordinates, base, flow scaling, λ, patches) are written in the plugin's docstring
+(``vsinr_ofsiren``); this module implements them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import time
@@ -131,7 +128,7 @@ def layout(height: int, width: int, patch: int, margin: int) -> torch.Tensor:
     def spans(size: int) -> list[tuple[int, int]]:
         n = 1 if patch <= 0 else max(1, round(size / patch))
         edges = [round(i * size / n) for i in range(n + 1)]
-        return [(max(0, a - margin), min(size, b + margin)) for a, b in zip(edges[:-1], edges[1:])]
+        return [(max(0, a - margin), min(size, b + margin)) for a, b in itertools.pairwise(edges)]
     return torch.tensor([(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)], dtype=torch.float32)
 
 
@@ -159,6 +156,10 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
     """Fit the SIRENs to ``frames`` (T, 3, H, W) in [0, 1]; returns their state and configuration."""
     dev = torch.device(device)
     count, _, height, width = frames.shape
+    bad = [i for i in range(count) if not torch.isfinite(frames[i]).all()]
+    if bad:
+        raise FitError(f"{len(bad)} of the {count} frames to fit (the first is number {bad[0]} of the piece) hold "
+                       "non-finite (NaN or infinite) pixels; clean the source first (e.g. core.std.Expr)")
     patches = layout(height, width, settings.patch, settings.margin)
     config = {"width": settings.width, "layers": settings.layers, "omega": settings.omega, "base": settings.base,
               "patches": patches.int().tolist(), "margin": settings.margin}
@@ -276,7 +277,7 @@ def render(net: Siren, config: Mapping[str, Any], frames: torch.Tensor, tau: flo
                 2 * (grid_y - y0) / max(y1 - y0 - 1, 1) - 1,
                 2 * (grid_x - x0) / max(x1 - x0 - 1, 1) - 1,
             ], -1).reshape(1, -1, 3)
-            params = [(wt[i : i + 1], b[i : i + 1]) for wt, b in zip(net.weights, net.biases)]
+            params = [(wt[i : i + 1], b[i : i + 1]) for wt, b in zip(net.weights, net.biases, strict=True)]
             g = _single(params, net.omega, points).reshape(len(rows), len(cols), 3).permute(2, 0, 1)
             wy = _ramp(py, y0, y1, height, margin)
             wx = _ramp(px, x0, x1, width, margin)

@@ -9,6 +9,7 @@ loss on J_f·d is then ordinary first-order autograd: no per-channel reverse pas
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -33,7 +34,7 @@ class Siren(nn.Module):
         self.omega = omega
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             bound = 1 / fan_in if i == 0 else math.sqrt(6 / fan_in) / omega
             weight = torch.empty(count, fan_in, fan_out).uniform_(-bound, bound)
             bias = torch.empty(count, 1, fan_out).uniform_(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
@@ -51,7 +52,7 @@ class Siren(nn.Module):
         """f(x) and, when a tangent ``d`` (same shape as x) is given, J_f(x)·d."""
         h, dh = x, d
         last = len(self.weights) - 1
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             z = torch.baddbmm(bias, h, weight)
             if dh is not None:
                 dh = torch.bmm(dh, weight)
