@@ -182,8 +182,9 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
             between = torch.rand(shape, generator=generator) < settings.between
             tau = torch.randint(0, count, shape, generator=generator).float()
             tau = torch.where(between, torch.rand(shape, generator=generator) * (count - 1), tau)
-            y = (y0 + torch.rand(shape, generator=generator) * (y1 - y0)).floor()
-            x = (x0 + torch.rand(shape, generator=generator) * (x1 - x0)).floor()
+            # (float rounding can land on the far edge: clamp inside the patch)
+            y = torch.minimum((y0 + torch.rand(shape, generator=generator) * (y1 - y0)).floor(), y1 - 1)
+            x = torch.minimum((x0 + torch.rand(shape, generator=generator) * (x1 - x0)).floor(), x1 - 1)
             value, change, tangent, confidence = chunk.base(tau.flatten().to(dev), y.flatten().long().to(dev),
                                                             x.flatten().long().to(dev))
             # the tangent in each patch's own normalised coordinates
