@@ -49,6 +49,13 @@ def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return a + t * (b - a) if t < 0.5 else b - (b - a) * (1 - t)
 
 
+def error_of(call) -> str:  # type: ignore[no-untyped-def]
+    """The message of the vs.Error that ``call()`` raises (fails the test when it raises none)."""
+    with pytest.raises(vs.Error) as info:
+        call()
+    return str(info.value)
+
+
 @pytest.fixture
 def core() -> vs.Core:
     return vs.core

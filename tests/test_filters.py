@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import vapoursynth as vs
-from conftest import frames, lerp, noise_clip, planes
+from conftest import error_of, frames, lerp, noise_clip, planes
 
 import vsinr
 
@@ -150,18 +150,13 @@ def test_tiled_run_matches_whole_frames() -> None:
 # ------------------------------------------------------------------------------------------- errors
 
 
-def _error(call) -> str:  # type: ignore[no-untyped-def]
-    with pytest.raises(vs.Error) as info:
-        call()
-    return str(info.value)
-
 
 def test_wrong_format_names_the_function_and_the_fix() -> None:
     yuv = core.std.BlankClip(format=vs.YUV420P8, length=4)
-    message = _error(lambda: STVSR(yuv, 2, 2))
+    message = error_of(lambda: STVSR(yuv, 2, 2))
     assert message.startswith("STVSR:") and "YUV420P8" in message
     assert 'core.resize.Bicubic(clip, format=vs.RGBS, matrix_in_s="709")' in message
-    assert _error(lambda: Interpolate(core.std.BlankClip(format=vs.RGB24, length=4))).startswith(
+    assert error_of(lambda: Interpolate(core.std.BlankClip(format=vs.RGB24, length=4))).startswith(
         "Interpolate:"
     )
 
@@ -169,18 +164,18 @@ def test_wrong_format_names_the_function_and_the_fix() -> None:
 def test_variable_frame_rate_is_refused_for_temporal_work() -> None:
     vfr = core.std.Splice([noise_clip(fpsnum=24), noise_clip(fpsnum=30)], mismatch=True)
     assert vfr.fps == 0
-    message = _error(lambda: STVSR(vfr, 2, 2))
+    message = error_of(lambda: STVSR(vfr, 2, 2))
     assert "variable frame rate" in message and "AssumeFPS" in message
     assert STVSR(vfr, 2, 1).fps == 0  # spatial only is fine
 
 
 def test_variable_size_is_refused() -> None:
     mixed = core.std.Splice([noise_clip(width=32), noise_clip(width=40)], mismatch=True)
-    assert "variable frame size" in _error(lambda: STVSR(mixed, 2, 2))
+    assert "variable frame size" in error_of(lambda: STVSR(mixed, 2, 2))
 
 
 def test_too_few_frames() -> None:
-    assert "at least 2 frames" in _error(lambda: Interpolate(noise_clip(length=1)))
+    assert "at least 2 frames" in error_of(lambda: Interpolate(noise_clip(length=1)))
 
 
 @pytest.mark.parametrize(
@@ -199,7 +194,7 @@ def test_too_few_frames() -> None:
     ],
 )
 def test_bad_arguments(kwargs: dict, needle: str) -> None:
-    message = _error(lambda: STVSR(noise_clip(), **kwargs))
+    message = error_of(lambda: STVSR(noise_clip(), **kwargs))
     assert message.startswith("STVSR:") and needle in message, message
 
 
@@ -208,11 +203,11 @@ def test_missing_gpu_is_a_clear_error() -> None:
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    assert "no CUDA GPU" in _error(lambda: STVSR(noise_clip(), 2, 2, device="cuda"))
+    assert "no CUDA GPU" in error_of(lambda: STVSR(noise_clip(), 2, 2, device="cuda"))
 
 
 def test_interpolate_classic_cannot_scale_space() -> None:
-    assert "Interpolate" in _error(lambda: Interpolate(noise_clip(), 2, sscale=2))
+    assert "Interpolate" in error_of(lambda: Interpolate(noise_clip(), 2, sscale=2))
 
 
 def test_requests_exactly_the_window_frames() -> None:

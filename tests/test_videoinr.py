@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import frames, noise_clip, planes, run
+from conftest import error_of, frames, noise_clip, planes, run
 from vsinr_videoinr import engine as videoinr_engine
 from vsinr_videoinr.arch import CONFIGS, VideoINR
 
@@ -37,11 +37,6 @@ def tiny_weights(directory: Path, seed: int = 0) -> Path:
     weights.save(path, model.state_dict(), "videoinr", model.config, half=False)
     return path
 
-
-def error_of(call) -> str:
-    with pytest.raises(vs.Error) as info:
-        call()
-    return str(info.value)
 
 
 def test_full_configuration_matches_the_release_on_the_meta_device() -> None:

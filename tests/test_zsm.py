@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import frames, noise_clip, run
+from conftest import error_of, frames, noise_clip, run
 from vsinr_zsm import engine as zsm_engine
 
 from vsinr import weights
@@ -36,11 +36,6 @@ def tiny_weights(directory: Path, task: str = "stvsr", seed: int = 0) -> Path:
     weights.save(path, model.state_dict(), "zsm", model.config, half=False)
     return path
 
-
-def error_of(call) -> str:
-    with pytest.raises(vs.Error) as info:
-        call()
-    return str(info.value)
 
 
 def expected_stvsr(path: Path, clip_frames: list[np.ndarray], k: int) -> np.ndarray:
