@@ -139,12 +139,10 @@ def renderer(
         taus = [first + t for t in times]
         weighted: list[list[tuple[range, float]]] = []  # per output: (piece, weight)
         for tau in taus:
-            parts = []
-            for c, weight in chunks.weights(tau):
-                held = min(int(tau), chunks.timemap.num_source - 1)
-                piece = next(p for p in pieces(chunks.chunk(c), cuts) if held in p)
-                parts.append((piece, weight))
-            weighted.append(parts)
+            held = min(int(tau), chunks.timemap.num_source - 1)
+            weighted.append([
+                (next(p for p in pieces(chunks.chunk(c), cuts) if held in p), weight) for c, weight in chunks.weights(tau)
+            ])
         with lock, torch.inference_mode(False):  # fitting needs autograd even inside an inference caller
             blended: dict[int, torch.Tensor] = {}
             for piece in sorted({p for parts in weighted for p, _ in parts}, key=lambda p: p.start):

@@ -74,9 +74,13 @@ class Windows:
         last = self.timemap.num_source - 1
         return [min(self.start(j) + i, last) for i in range(self.size)]
 
+    def segment(self, tau: float | Fraction) -> int:
+        """The window that serves (held) source time ``tau``."""
+        return min(math.floor(tau / self.step), self.count - 1)
+
     def of(self, k: int) -> int:
         """The window that serves output frame k."""
-        return min(math.floor(self.timemap.held_time(k) / self.step), self.count - 1)
+        return self.segment(self.timemap.held_time(k))
 
     def outputs(self, j: int) -> range:
         """The output frames window j serves."""
@@ -110,10 +114,6 @@ class Chunks(Windows):
 
     def sources(self, j: int) -> list[int]:
         return list(range(self.start(j), self.chunk(j).stop))
-
-    def segment(self, tau: float) -> int:
-        """The segment (and window) that serves source time ``tau``."""
-        return min(math.floor(tau / self.step), self.count - 1)
 
     def weights(self, tau: float) -> list[tuple[int, float]]:
         """(chunk, weight) pairs whose renderings at source time ``tau`` are summed."""

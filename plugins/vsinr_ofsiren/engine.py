@@ -93,9 +93,10 @@ class Chunk:
     def _at(self, k: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.values[(k * self.height + y) * self.width + x]
 
-    def base(self, tau: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """B and its change per frame along the motion at (τ, y, x) on the pixel grid, (N, 3) each, and
-        the motion's tangent in normalised coordinates (N, 3) and confidence (N,)."""
+    def base(self, tau: torch.Tensor, y: torch.Tensor, x: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """At (τ, y, x) on the pixel grid: B and its change per frame along the motion, (N, 3) each; the
+        motion (N, 2) as (u, v) pixels per frame (the nearest observed frame's) and its confidence (N,)."""
         index, w, dw = _taps(tau, self.count, self.kind)
         xl, xr = (x - 1).clamp(min=0), (x + 1).clamp(max=self.width - 1)
         yu, yd = (y - 1).clamp(min=0), (y + 1).clamp(max=self.height - 1)
@@ -114,12 +115,7 @@ class Chunk:
         motion = self.motion[(nearest * self.height + y) * self.width + x]
         u, v, confidence = motion[:, 0], motion[:, 1], motion[:, 2]
         change = dt + gx * u[:, None] + gy * v[:, None]
-        tangent = torch.stack([
-            torch.full_like(u, 2 / max(self.count - 1, 1)),
-            2 * v / max(self.height - 1, 1),
-            2 * u / max(self.width - 1, 1),
-        ], 1)
-        return value, change, tangent, confidence
+        return value, change, motion[:, :2], confidence
 
 
 def layout(height: int, width: int, patch: int, margin: int) -> torch.Tensor:
@@ -185,12 +181,15 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
             # (float rounding can land on the far edge: clamp inside the patch)
             y = torch.minimum((y0 + torch.rand(shape, generator=generator) * (y1 - y0)).floor(), y1 - 1)
             x = torch.minimum((x0 + torch.rand(shape, generator=generator) * (x1 - x0)).floor(), x1 - 1)
-            value, change, tangent, confidence = chunk.base(tau.flatten().to(dev), y.flatten().long().to(dev),
-                                                            x.flatten().long().to(dev))
-            # the tangent in each patch's own normalised coordinates
-            tangent = tangent.view(*shape, 3) * torch.stack([
-                torch.ones_like(y), (height - 1) / (y1 - y0 - 1).clamp(min=1), (width - 1) / (x1 - x0 - 1).clamp(min=1),
-            ], -1).to(dev)
+            value, change, motion, confidence = chunk.base(tau.flatten().to(dev), y.flatten().long().to(dev),
+                                                           x.flatten().long().to(dev))
+            # one frame of motion in each patch's own normalised coordinates
+            motion = motion.view(*shape, 2)
+            tangent = torch.stack([
+                torch.full_like(motion[..., 0], 2 / max(count - 1, 1)),
+                2 * motion[..., 1] / (y1 - y0 - 1).clamp(min=1).to(dev),
+                2 * motion[..., 0] / (x1 - x0 - 1).clamp(min=1).to(dev),
+            ], -1)
             points = torch.stack([
                 2 * tau / max(count - 1, 1) - 1, _normalise(y, y0, y1), _normalise(x, x0, x1),
             ], -1).to(dev)
@@ -278,8 +277,7 @@ def render(net: Siren, config: Mapping[str, Any], frames: torch.Tensor, tau: flo
                 2 * (grid_y - y0) / max(y1 - y0 - 1, 1) - 1,
                 2 * (grid_x - x0) / max(x1 - x0 - 1, 1) - 1,
             ], -1).reshape(1, -1, 3)
-            params = [(wt[i : i + 1], b[i : i + 1]) for wt, b in zip(net.weights, net.biases, strict=True)]
-            g = _single(params, net.omega, points).reshape(len(rows), len(cols), 3).permute(2, 0, 1)
+            g = net(points, only=i)[0][0].reshape(len(rows), len(cols), 3).permute(2, 0, 1)
             wy = _ramp(py, y0, y1, height, margin)
             wx = _ramp(px, x0, x1, width, margin)
             w = wy[:, None] * wx[None, :]
@@ -290,16 +288,6 @@ def render(net: Siren, config: Mapping[str, Any], frames: torch.Tensor, tau: flo
     if not torch.isfinite(result).all():
         raise FitError("the fitted representation renders non-finite values; refit it (clear the cache)")
     out.copy_(result.clamp_(0, 1))
-
-
-def _single(params: list[tuple[torch.Tensor, torch.Tensor]], omega: float, x: torch.Tensor) -> torch.Tensor:
-    """One patch's SIREN at points ``x`` (1, N, 3)."""
-    h = x
-    for i, (weight, bias) in enumerate(params):
-        h = torch.baddbmm(bias, h, weight)
-        if i < len(params) - 1:
-            h = torch.sin(omega * h)
-    return h[0]
 
 
 def settings_for(params: Mapping[str, Any]) -> Settings:

@@ -48,11 +48,15 @@ class Siren(nn.Module):
     def count(self) -> int:
         return self.weights[0].shape[0]
 
-    def forward(self, x: torch.Tensor, d: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """f(x) and, when a tangent ``d`` (same shape as x) is given, J_f(x)·d."""
+    def forward(self, x: torch.Tensor, d: torch.Tensor | None = None, only: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """f(x) and, when a tangent ``d`` (same shape as x) is given, J_f(x)·d. With ``only`` = i, x is
+        (1, N, in_features) and only network i runs."""
         h, dh = x, d
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if only is not None:
+                weight, bias = weight[only : only + 1], bias[only : only + 1]
             z = torch.baddbmm(bias, h, weight)
             if dh is not None:
                 dh = torch.bmm(dh, weight)
