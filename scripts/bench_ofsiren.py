@@ -20,7 +20,7 @@ import click
 import numpy as np
 import torch
 from vsinr_ofsiren import engine as E
-from vsinr_ofsiren.flow import velocities
+from vsinr_ofsiren.flow import pairs, velocities
 
 from vsinr.benchmark import centre_crop, load_clip
 
@@ -58,7 +58,7 @@ def speed(clip: Path, frames: int, crop: str, preset: str, device: str, json_pat
     observed = _frames(clip, frames, crop)
     settings = E.PRESETS[preset]
     started = time.perf_counter()
-    velocities(observed)
+    velocities(*pairs(observed))
     flow_s = time.perf_counter() - started
     started = time.perf_counter()
     E.fit(observed, settings, device, seed=0, log=_say)
@@ -89,10 +89,11 @@ def narrow(clip: Path, frames: int, crop: str | None, widths: str, steps: int, l
                                steps=steps, lam=weight)
             state, config = E.fit(observed, settings, "cpu", seed=0)
             net = E.network(state, config, "cpu")
+            chunk = E.Chunk(observed, torch.device("cpu"), config["base"])
             out = torch.empty_like(observed[0])
             scores = []
             for t in range(len(observed)):
-                E.render(net, config, observed, float(t), out)
+                E.render(net, config, chunk, float(t), out)
                 scores.append(_psnr(out, observed[t]))
             rows.append({"width": width, "lam": weight, "observed_psnr": round(float(np.mean(scores)), 2)})
             _say(json.dumps(rows[-1]))

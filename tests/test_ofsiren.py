@@ -73,10 +73,11 @@ def test_flow_term_interpolates_a_moving_pattern_better(base: str) -> None:
     def odd_psnr(lam: float) -> float:
         state, config = E.fit(observed, replace(settings, lam=lam), "cpu", seed=1)
         net = E.network(state, config, "cpu")
+        chunk = E.Chunk(observed, torch.device("cpu"), config["base"])
         out = torch.empty(3, 40, 40)
         scores = []
         for i in range(len(observed) - 1):
-            E.render(net, config, observed, i + 0.5, out)
+            E.render(net, config, chunk, i + 0.5, out)
             scores.append(psnr(out, truth[2 * i + 1]))
         return float(np.mean(scores))
 
@@ -84,6 +85,23 @@ def test_flow_term_interpolates_a_moving_pattern_better(base: str) -> None:
     blend = np.mean([psnr((observed[i] + observed[i + 1]) / 2, truth[2 * i + 1]) for i in range(len(observed) - 1)])
     assert with_flow > without + 3, (without, with_flow)
     assert with_flow > blend + 3, (blend, with_flow)
+
+
+def test_warp_base_is_the_frames_at_observed_times_and_follows_the_motion_between() -> None:
+    truth = moving_pattern(9)
+    observed = truth[0::2]
+    chunk = E.Chunk(observed, torch.device("cpu"), "warp")
+    for k in range(len(observed)):
+        assert torch.allclose((chunk.level(float(k)) + 1) / 2, observed[k], atol=1e-6)
+    warped = np.mean([psnr(((chunk.level(i + 0.5) + 1) / 2).clamp(0, 1), truth[2 * i + 1]) for i in range(len(observed) - 1)])
+    blend = np.mean([psnr((observed[i] + observed[i + 1]) / 2, truth[2 * i + 1]) for i in range(len(observed) - 1)])
+    assert warped > blend + 3, (blend, warped)
+    # its change along its own motion is small next to the change of the blend along the same motion
+    y, x = (torch.randint(8, 32, (500,)) for _ in range(2))
+    tau = torch.rand(500) * (len(observed) - 1)
+    _, change, _, _ = chunk.base(tau, y, x)
+    _, blend_change, _, _ = E.Chunk(observed, torch.device("cpu"), "linear").base(tau, y, x)
+    assert change.abs().mean() < 0.5 * blend_change.abs().mean()
 
 
 def test_flow_end_point_error_on_the_middlebury_motorcycle_pair() -> None:

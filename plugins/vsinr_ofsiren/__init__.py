@@ -88,9 +88,9 @@ SPEC = MethodSpec(
         Param(name="overlap", type="int", default=3, doc="frames shared by consecutive chunks, blended"),
         Param(name="lam", type="float", default=-1.0, doc="weight of the flow term; -1: the preset's, 0: none"),
         Param(name="steps", type="int", default=0, doc="optimiser steps per chunk; 0: the preset's"),
-        Param(name="base", type="data", default="", doc="what the SIRENs correct: linear (blend), cubic "
-              "(Catmull-Rom) or none (the SIREN is the clip, as in the paper); empty: the preset's",
-              choices=("", "linear", "cubic", "none")),
+        Param(name="base", type="data", default="", doc="what the SIRENs correct: warp (the frames moved "
+              "along the flow), linear (blend), cubic (Catmull-Rom) or none (the SIREN is the clip, as in the "
+              "paper); empty: the preset's", choices=("", "warp", "linear", "cubic", "none")),
         Param(name="patch", type="int", default=-1, doc="pixels per patch side, one SIREN each; 0: one SIREN for "
               "the whole frame; -1: the preset's"),
         CACHE,

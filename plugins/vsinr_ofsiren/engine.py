@@ -7,6 +7,7 @@ The conventions (coordinates, base, flow scaling, λ, patches) are written in th
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vsinr_ofsiren.flow import velocities
+from vsinr_ofsiren.flow import pairs, velocities
 from vsinr_ofsiren.siren import Siren
 
 
@@ -38,7 +39,7 @@ class Settings:
     batch: int  # points per step
     lr: float
     between: float  # share of flow-term points at times between observed frames (nearest frame's flow)
-    base: str  # "cubic", "linear" or "none"
+    base: str  # "warp", "linear", "cubic" or "none"
     patch: int  # pixels per patch side, one SIREN per patch; 0: one SIREN for the whole frame
     margin: int  # pixels by which patches extend into their neighbours (blended there)
 
@@ -79,24 +80,84 @@ def _taps(tau: torch.Tensor, count: int, base: str = "cubic") -> tuple[torch.Ten
     return index, w, dw
 
 
-class Chunk:
-    """The observed frames of one chunk, on the fitting device, with what the losses sample from them."""
+def _bilinear(table: torch.Tensor, size: tuple[int, int], k: torch.Tensor, y: torch.Tensor, x: torch.Tensor
+              ) -> torch.Tensor:
+    """Rows of ``table`` (K·H·W, C) read bilinearly at frame ``k``, float position (y, x), clamped to the frame."""
+    height, width = size
+    y, x = y.clamp(0, height - 1), x.clamp(0, width - 1)
+    y0, x0 = y.floor().clamp(max=height - 2).long(), x.floor().clamp(max=width - 2).long()
+    fy, fx = (y - y0)[:, None], (x - x0)[:, None]
+    at = (k * height + y0) * width + x0
+    top = table[at] * (1 - fx) + table[at + 1] * fx
+    bottom = table[at + width] * (1 - fx) + table[at + width + 1] * fx
+    return top * (1 - fy) + bottom * fy
 
-    def __init__(self, frames: torch.Tensor, device: torch.device, base: str = "cubic"):
+
+def _flat(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(K, C, H, W) → (K·H·W, C) on ``device``, so one gather reads all of a pixel's channels."""
+    return t.float().permute(0, 2, 3, 1).reshape(-1, t.shape[1]).contiguous().to(device)
+
+
+class Chunk:
+    """The observed frames of one chunk, on the fitting device, with their flow and the base through them."""
+
+    def __init__(self, frames: torch.Tensor, device: torch.device, base: str = "warp"):
         self.count, _, self.height, self.width = frames.shape
+        if base == "warp" and min(self.height, self.width) < 2:
+            base = "linear"  # (a warp needs two pixels per axis to interpolate between)
         self.device, self.kind = device, base
-        # (T, H, W, 3) in [-1, 1], flat, so one gather reads a pixel's three channels
-        self.values = (frames.float() * 2 - 1).permute(0, 2, 3, 1).reshape(-1, 3).to(device)
-        velocity, confidence = velocities(frames.float().cpu())
-        self.motion = torch.cat([velocity, confidence], 1).permute(0, 2, 3, 1).reshape(-1, 3).to(device)
+        self.frames = frames
+        self.values = _flat(frames * 2 - 1, device)  # [-1, 1]
+
+    @functools.cached_property
+    def _flows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward and backward flow, velocity with confidence (flat): computed when first needed (a
+        render with a blend base needs none)."""
+        forward, backward = pairs(self.frames.float().cpu())
+        velocity, confidence = velocities(forward, backward)
+        motion = torch.cat([velocity, confidence], 1)
+        return _flat(forward, self.device), _flat(backward, self.device), _flat(motion, self.device)
 
     def _at(self, k: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.values[(k * self.height + y) * self.width + x]
 
+    def warp(self, tau: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The motion-compensated base at float (τ, y, x), (N, 3), and its velocity (N, 2) as (u, v).
+
+        Between observed frames k and k+1 (s = τ - k), the pixel is fetched from both along the flow
+        from time τ, which is approximated from the flows at the same position as in Super SloMo
+        (Jiang et al., 2018): to k, -(1-s)s·F₀₁ + s²·F₁₀; to k+1, (1-s)²·F₀₁ - s(1-s)·F₁₀. The two are
+        blended (1-s, s), so B is the frames themselves at observed times, and the velocity it
+        implies, (1-s)·F₀₁ - s·F₁₀, runs from the forward flow at k to the negated backward flow at k+1.
+        """
+        size = (self.height, self.width)
+        k = tau.floor().clamp(0, self.count - 2)
+        s = (tau - k)[:, None]
+        k = k.long()
+        forward, backward, _ = self._flows
+        f01 = _bilinear(forward, size, k, y, x)
+        f10 = _bilinear(backward, size, k, y, x)
+        to0 = -(1 - s) * s * f01 + s * s * f10
+        to1 = (1 - s) ** 2 * f01 - s * (1 - s) * f10
+        value = ((1 - s) * _bilinear(self.values, size, k, y + to0[:, 1], x + to0[:, 0])
+                 + s * _bilinear(self.values, size, k + 1, y + to1[:, 1], x + to1[:, 0]))
+        return value, (1 - s) * f01 - s * f10
+
     def base(self, tau: torch.Tensor, y: torch.Tensor, x: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """At (τ, y, x) on the pixel grid: B and its change per frame along the motion, (N, 3) each; the
-        motion (N, 2) as (u, v) pixels per frame (the nearest observed frame's) and its confidence (N,)."""
+        motion (N, 2) as (u, v) pixels per frame and its confidence (N,) (the nearest observed frame's)."""
+        nearest = tau.round().long().clamp(0, self.count - 1)
+        motion = self._flows[2][(nearest * self.height + y) * self.width + x]
+        confidence = motion[:, 2]
+        if self.kind == "warp":
+            yf, xf = y.float(), x.float()
+            value, velocity = self.warp(tau, yf, xf)
+            # its change along the motion: a central difference a tenth of a frame either side
+            step = 0.1
+            ahead, _ = self.warp(tau + step, yf + step * velocity[:, 1], xf + step * velocity[:, 0])
+            behind, _ = self.warp(tau - step, yf - step * velocity[:, 1], xf - step * velocity[:, 0])
+            return value, (ahead - behind) / (2 * step), velocity, confidence
         index, w, dw = _taps(tau, self.count, self.kind)
         xl, xr = (x - 1).clamp(min=0), (x + 1).clamp(max=self.width - 1)
         yu, yd = (y - 1).clamp(min=0), (y + 1).clamp(max=self.height - 1)
@@ -111,11 +172,24 @@ class Chunk:
             dt += dw[:, i, None] * centre
             gx += w[:, i, None] * (self._at(k, y, xr) - self._at(k, y, xl)) / (xr - xl).clamp(min=1)[:, None]
             gy += w[:, i, None] * (self._at(k, yd, x) - self._at(k, yu, x)) / (yd - yu).clamp(min=1)[:, None]
-        nearest = tau.round().long().clamp(0, self.count - 1)
-        motion = self.motion[(nearest * self.height + y) * self.width + x]
-        u, v, confidence = motion[:, 0], motion[:, 1], motion[:, 2]
+        u, v = motion[:, 0], motion[:, 1]
         change = dt + gx * u[:, None] + gy * v[:, None]
         return value, change, motion[:, :2], confidence
+
+    def level(self, tau: float) -> torch.Tensor:
+        """B over the whole frame at time ``tau``: (3, H, W) in [-1, 1]."""
+        if self.kind == "none":
+            return torch.zeros(3, self.height, self.width, device=self.device)
+        y, x = torch.meshgrid(torch.arange(self.height, device=self.device), torch.arange(self.width, device=self.device),
+                              indexing="ij")
+        y, x = y.flatten(), x.flatten()
+        tau_ = torch.full((len(y),), float(tau), device=self.device)
+        if self.kind == "warp":
+            value, _ = self.warp(tau_, y.float(), x.float())
+        else:
+            index, w, _ = _taps(tau_[:1], self.count, self.kind)
+            value = sum(w[0, i] * self._at(index[0, i].expand_as(y), y, x) for i in range(4))
+        return value.T.reshape(3, self.height, self.width)
 
 
 def layout(height: int, width: int, patch: int, margin: int) -> torch.Tensor:
@@ -239,24 +313,21 @@ def _ramp(position: torch.Tensor, low: int, high: int, size: int, margin: int) -
     return weight
 
 
-def render(net: Siren, config: Mapping[str, Any], frames: torch.Tensor, tau: float, out: torch.Tensor) -> None:
+def render(net: Siren, config: Mapping[str, Any], chunk: Chunk, tau: float, out: torch.Tensor) -> None:
     """Write the fitted clip at chunk time ``tau`` into ``out`` (3, H', W') in [0, 1].
 
-    ``frames`` (T, 3, H, W) are the chunk's observed frames (for the base); at another output size the
-    base is upsampled bicubically and the SIRENs are sampled at the output pixel centres. Patches are
-    blended with weights that fall off across their overlaps.
+    ``chunk`` holds the observed frames (for the base, built with ``config["base"]``); at another output
+    size the base is upsampled bicubically and the SIRENs are sampled at the output pixel centres.
+    Patches are blended with weights that fall off across their overlaps.
     """
-    count, _, height, width = frames.shape
+    height, width = chunk.height, chunk.width
+    count = chunk.count
     out_h, out_w = out.shape[-2:]
     device = out.device
-    if config["base"] == "none":
-        level = torch.zeros(3, out_h, out_w, device=device)
-    else:
-        index, w, _ = _taps(torch.tensor([float(tau)]), count, config["base"])
-        level = sum(w[0, i] * frames[int(index[0, i])].float() for i in range(4)) * 2 - 1
-        if (out_h, out_w) != (height, width):
-            level = F.interpolate(level[None], size=(out_h, out_w), mode="bicubic", align_corners=False)[0]
-        level = level.to(device)
+    level = chunk.level(tau)
+    if (out_h, out_w) != (height, width):
+        level = F.interpolate(level[None], size=(out_h, out_w), mode="bicubic", align_corners=False)[0]
+    level = level.to(device)
     ys = (torch.arange(out_h, device=device, dtype=torch.float32) + 0.5) * (height / out_h) - 0.5
     xs = (torch.arange(out_w, device=device, dtype=torch.float32) + 0.5) * (width / out_w) - 0.5
     t = 2 * tau / max(count - 1, 1) - 1
@@ -316,7 +387,7 @@ class OFSirenEngine:
         self.settings, self.device = settings, device
         self.chunk, self.overlap = chunk, overlap
         self.key = f"ofsiren {version} " + json.dumps(asdict(settings), sort_keys=True)
-        self._net: tuple[dict[str, torch.Tensor], Siren] | None = None
+        self._piece: tuple[dict[str, torch.Tensor], Siren, Chunk] | None = None
 
     def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return fit(frames, self.settings, self.device, seed, log)
@@ -324,11 +395,12 @@ class OFSirenEngine:
     def render(self, fitted: tuple[dict[str, torch.Tensor], dict[str, Any]], frames: torch.Tensor,
                times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         state, config = fitted
-        if self._net is None or self._net[0] is not state:  # one network per fitted piece, not per frame
-            self._net = (state, network(state, config, self.device))
-        net = self._net[1]
+        if self._piece is None or self._piece[0] is not state:  # once per fitted piece, not per frame
+            chunk = Chunk(frames, torch.device(self.device), config["base"])
+            self._piece = (state, network(state, config, self.device), chunk)
+        _, net, chunk = self._piece
         for tau, target in zip(times, out, strict=True):
             if float(tau).is_integer() and target.shape[-2:] == frames.shape[-2:]:
                 target.copy_(frames[int(tau)])  # observed frames pass through untouched
             else:
-                render(net, config, frames, float(tau), target)
+                render(net, config, chunk, float(tau), target)

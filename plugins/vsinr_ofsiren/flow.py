@@ -35,8 +35,23 @@ def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _dis().calc(a, b, None)
 
 
-def velocities(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame motion of a (T, 3, H, W) clip: velocity (T, 2, H, W) as (dx, dy) pixels per frame, and a
+def pairs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow between consecutive frames of a (T, 3, H, W) clip: forward (k → k+1) and backward (k+1 → k),
+    each (T-1, 2, H, W) as (dx, dy) pixels."""
+    count, _, height, width = frames.shape
+    gray = [to_gray8(f.permute(1, 2, 0).float().cpu().numpy()) for f in frames]
+    dis = _dis()
+    def stack(flows: list[np.ndarray]) -> torch.Tensor:
+        if not flows:
+            return torch.zeros(0, 2, height, width)
+        return torch.from_numpy(np.ascontiguousarray(np.stack(flows).transpose(0, 3, 1, 2)))
+    forward = stack([dis.calc(gray[k], gray[k + 1], None) for k in range(count - 1)])
+    backward = stack([dis.calc(gray[k + 1], gray[k], None) for k in range(count - 1)])
+    return forward, backward
+
+
+def velocities(forward: torch.Tensor, backward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame motion from ``pairs``' flows: velocity (T, 2, H, W) as (dx, dy) pixels per frame, and a
     confidence (T, 1, H, W) in [0, 1].
 
     The velocity at frame k is the mean of the forward flow to k+1 and the negated backward flow to
@@ -44,24 +59,18 @@ def velocities(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     (occlusions, flow failures), the confidence falls towards 0, so the flow term does not enforce a
     wrong motion.
     """
-    count, _, height, width = frames.shape
+    count = len(forward) + 1
+    height, width = forward.shape[-2:]
     velocity = torch.zeros(count, 2, height, width)
     confidence = torch.ones(count, 1, height, width)
-    if count < 2:
-        return velocity, confidence
-    gray = [to_gray8(f.permute(1, 2, 0).float().cpu().numpy()) for f in frames]
-    dis = _dis()
-    forward = [dis.calc(gray[k], gray[k + 1], None) for k in range(count - 1)]
-    backward = [dis.calc(gray[k + 1], gray[k], None) for k in range(count - 1)]
-    for k in range(count):
+    for k in range(count if count > 1 else 0):
         ahead = forward[k] if k < count - 1 else None
         behind = -backward[k - 1] if k > 0 else None  # flow from k to k-1, negated: motion per frame
         if ahead is not None and behind is not None:
-            v = (ahead + behind) / 2
-            spread = np.linalg.norm(ahead - behind, axis=-1)
-            scale = 1 + 0.25 * np.linalg.norm(v, axis=-1)
-            confidence[k, 0] = torch.from_numpy(np.clip(2 - spread / scale, 0, 1))
+            velocity[k] = (ahead + behind) / 2
+            spread = (ahead - behind).norm(dim=0)
+            scale = 1 + 0.25 * velocity[k].norm(dim=0)
+            confidence[k, 0] = (2 - spread / scale).clamp(0, 1)
         else:
-            v = ahead if ahead is not None else behind
-        velocity[k] = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1)))
+            velocity[k] = ahead if ahead is not None else behind
     return velocity, confidence
