@@ -100,6 +100,76 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
     click.echo(str(output))
 
 
+def _codec(method: str) -> Any:
+    spec = plugins.methods().get(method)
+    if spec is None or spec.codec is None:
+        have = [m.name for m in plugins.methods().values() if m.codec is not None]
+        raise click.ClickException(f"method {method!r} is not an installed codec (codecs: {', '.join(have) or 'none'})")
+    return spec.codec()
+
+
+@cli.command("encode")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--method", default="snerv", show_default=True, help="The neural codec.")
+@click.option("--size", default="1.5M", show_default=True, help="Model size: 0.35M, 0.75M, 1.5M, 3M or a parameter count.")
+@click.option("--epochs", default=300, show_default=True, type=click.IntRange(min=1))
+@click.option("--prune", default=0.0, show_default=True, type=click.FloatRange(0, 0.9),
+              help="Share of the decoder's weights pruned by magnitude (the paper: 0.1), then fine-tuned.")
+@click.option("--finetune", default=30, show_default=True, type=click.IntRange(min=0), help="Epochs after pruning.")
+@click.option("--frames", type=click.IntRange(min=1), help="Only the first N frames.")
+@click.option("--crop", metavar="WxH", help="Only the centre WxH of each frame.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def encode_command(input_path: Path, output: Path, method: str, size: str, epochs: int, prune: float, finetune: int,
+                   frames: int | None, crop: str | None, device: str) -> None:
+    """Fit a neural representation to INPUT and write it as a compressed file."""
+    import numpy as np
+    import torch
+
+    from vsinr.benchmark import BenchError, centre_crop, load_clip
+    from vsinr.devices import resolve_device
+
+    codec = _codec(method)
+    try:
+        arrays, fps = load_clip(input_path, frames)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    if crop:
+        try:
+            w, h = (int(v) for v in crop.lower().split("x"))
+        except ValueError:
+            raise click.ClickException(f"--crop {crop!r} is not WxH, e.g. 640x360") from None
+        arrays = centre_crop(arrays, (w, h))
+    clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
+    options = {"size": size, "epochs": epochs, "prune": prune, "finetune": finetune, "device": resolve_device(device)}
+    try:
+        result = codec.encode(clip, fps, output, options, lambda text: click.echo(text, err=True))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps({"output": str(output), **result}))
+
+
+@cli.command("decode")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--method", default="snerv", show_default=True, help="The neural codec that wrote INPUT.")
+@click.option("--codec", "video_codec", default="ffv1", show_default=True, help="libx264, libx265, ffv1, ...")
+@click.option("--crf", default=16, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def decode_command(input_path: Path, output: Path, method: str, video_codec: str, crf: int, device: str) -> None:
+    """Decode a neural-codec file to a video file."""
+    from vsinr import media
+    from vsinr.devices import resolve_device
+
+    try:
+        decoded = _codec(method).open(input_path, resolve_device(device))
+        frames = [decoded.frame(i).cpu().numpy() for i in range(decoded.num_frames)]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _encode(media.clip_from_arrays(frames, decoded.fps), output, video_codec, crf)
+    click.echo(str(output))
+
+
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("out/demo_stvsr.mkv"),
               show_default=True)

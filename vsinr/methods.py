@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -136,6 +137,34 @@ class FittedEngine(Protocol):
         ...
 
 
+class DecodedClip(Protocol):
+    """A neural-codec file opened for decoding: any frame, in any order."""
+
+    num_frames: int
+    width: int
+    height: int
+    fps: Fraction
+
+    def frame(self, index: int) -> torch.Tensor:
+        """Frame ``index`` as (3, H, W) in [0, 1]."""
+        ...
+
+
+class Codec(Protocol):
+    """A method that stores a clip as a file (``vsinr encode``/``decode``). Errors reading a file are
+    ``ValueError``s whose message names the file and what is wrong with it."""
+
+    suffix: str
+
+    def encode(self, frames: torch.Tensor, fps: Fraction, path: Path, options: Mapping[str, Any],
+               log: Callable[[str], None]) -> Mapping[str, Any]:
+        """Fit ``frames`` (T, 3, H, W) in [0, 1] and write them to ``path``; returns what it measured."""
+        ...
+
+    def open(self, path: Path, device: str) -> DecodedClip:
+        ...
+
+
 #: Where fitted methods keep what they fitted.
 CACHE = Param(name="cache", type="data", default="",
               doc="folder for fitted chunks (empty: $VSINR_CACHE or ~/.cache/vsinr; off: keep them in memory only)")
@@ -172,6 +201,8 @@ class MethodSpec:
     #: When set, the spatial scaling is done by VapourSynth's own resizer and the engine works at the
     #: output size (for classical methods, where zimg is both faster and the reference users know).
     native_resize: Callable[[Mapping[str, Any]], NativeResize] | None = None
+    #: For methods that are also video codecs: builds the codec (imports torch lazily).
+    codec: Callable[[], Codec] | None = None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (for ``vsinr list-plugins --json`` and ``Version()``)."""

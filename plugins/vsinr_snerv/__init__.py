@@ -1,0 +1,70 @@
+"""snerv: SNeRV (Kim et al., ECCV 2024), a clip stored as small per-frame embeddings of its wavelet low
+band and a decoder that restores the high bands; fitted per clip.
+
+- ``vsinr encode IN -o OUT.vsnerv --size 1.5M``: the neural codec (fit, optional pruning, 8-bit decoder
+  and 6-bit embeddings, entropy coding, a checksummed container); ``vsinr decode OUT.vsnerv -o out.mkv``.
+
+Conventions (see ``model``, ``fit`` and ``compress``):
+- Frames are RGB in [0, 1]. They are padded at the bottom and right (edges repeated) to a size the
+  strides divide (``model.plan``) and cropped back after decoding.
+- Haar: orthonormal, one level; bands ordered LH, HL, HH (``wavelet``).
+- Model sizes count the decoder (not the encoder, which only fitting needs, nor the LL head) plus the
+  embeddings and [min, max] of every frame, as the paper does; ``model.sized`` picks ``fc_dim``.
+- Fitting: batch of one frame, Adam at 1e-3 with 10% warm-up then a cosine, gradient norm clipped at 1,
+  loss 0.7·L1 + 0.3·(1 - SSIM) on the frame, the normalised LL and the high bands, weighted equally.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vsinr.hookspecs import hookimpl
+from vsinr.methods import EngineRequest, MethodSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import torch
+
+__version__ = "0.1.0"
+
+
+class SNeRVCodec:
+    """``vsinr.methods.Codec`` for SNeRV-B files (``.vsnerv``)."""
+
+    suffix = ".vsnerv"
+
+    def encode(self, frames: torch.Tensor, fps: Fraction, path: Path, options: Mapping[str, Any],
+               log: Callable[[str], None]) -> Mapping[str, Any]:
+        from vsinr_snerv.compress import encode
+
+        result = encode(frames, fps, path, size=str(options.get("size", "1.5M")), epochs=int(options.get("epochs", 300)),
+                        prune_share=float(options.get("prune", 0.0)), finetune=int(options.get("finetune", 0)), device=str(options.get("device", "cpu")), log=log)
+        return {"bytes": result.bytes, "bpp": result.bpp, "psnr": result.psnr, "psnr_fitted": result.psnr_fitted,
+                "fc_dim": result.config.fc_dim, "strides": list(result.config.strides)}
+
+    def open(self, path: Path, device: str = "cpu") -> Any:
+        from vsinr_snerv.compress import open_file
+
+        return open_file(path, device)
+
+
+def _load(request: EngineRequest) -> Any:
+    raise ValueError("snerv serves no filter yet; use vsinr encode / vsinr decode")
+
+
+SPEC = MethodSpec(
+    name="snerv",
+    version=__version__,
+    summary="SNeRV: wavelet-split neural representation fitted per clip; a neural video codec (vsinr encode)",
+    tasks={},
+    load=_load,
+    codec=SNeRVCodec,
+)
+
+
+@hookimpl
+def vsinr_methods() -> list[MethodSpec]:
+    return [SPEC]

@@ -1,0 +1,141 @@
+"""SNeRV as a video codec: fit, optionally prune, quantise and entropy-code to a ``.vsnerv`` file; decode
+any frame of such a file directly.
+
+What is stored: the decoder and LL-head weights at 8 bits, each frame's embedding and its LL [min, max]
+at 6 bits (``vsinr_snerv.codec`` chooses per tensor or per axis, whichever is more accurate). The frames
+a file decodes to are exactly those of the quantised model in memory at the end of ``encode``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vsinr_snerv import codec
+from vsinr_snerv.fit import Schedule, decoder_from, fit, prune, render, representation
+from vsinr_snerv.model import Config, SNeRV, sized
+
+FORMAT = "snerv-b"
+MODEL_BITS, EMBED_BITS = 8, 6
+
+
+def _bits(name: str) -> int:
+    return EMBED_BITS if name in ("embeddings", "norms") else MODEL_BITS
+
+
+def _arrays(state: dict[str, torch.Tensor]) -> dict[str, tuple[np.ndarray, int]]:
+    return {name: (value.float().numpy(), _bits(name)) for name, value in state.items()}
+
+
+def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    # the same conversion for the file's arrays and the in-memory ones, so both decode bit for bit
+    return {name: torch.from_numpy(np.array(value, dtype=np.float32, order="C")) for name, value in arrays.items()}
+
+
+@dataclass
+class Encoded:
+    path: Path
+    bytes: int
+    bpp: float
+    psnr: float  # of the decoded (quantised) frames against the source, RGB, mean over frames
+    psnr_fitted: float  # of the model before quantisation
+    config: Config
+
+
+def encode(frames: torch.Tensor, fps: Fraction, path: Path, *, size: str | float = "1.5M", epochs: int = 300,
+           prune_share: float = 0.0, finetune: int = 0, device: str = "cpu", seed: int = 1,
+           log: Callable[[str], None] = lambda text: None) -> Encoded:
+    """Fit SNeRV-B to ``frames`` (T, 3, H, W) in [0, 1] and write it to ``path``.
+
+    ``prune_share`` > 0 zeroes that share of the decoder weights by magnitude after fitting and
+    fine-tunes ``finetune`` epochs with them held at zero (the paper uses 10%).
+    """
+    state, config = fit_clip(frames, size=size, epochs=epochs, prune_share=prune_share, finetune=finetune,
+                             device=device, seed=seed, log=log)
+    fitted = _psnr(decoder_from(state, SNeRV(config)), state, frames)
+    write(path, state, config, fps)
+    clip = open_file(path)
+    psnr = float(np.mean([_frame_psnr(clip.frame(i), frames[i]) for i in range(len(frames))]))
+    n_bytes = path.stat().st_size
+    height, width = config.size
+    return Encoded(path, n_bytes, codec.bits_per_pixel(n_bytes, width, height, len(frames)), psnr, fitted, config)
+
+
+def fit_clip(frames: torch.Tensor, *, size: str | float, epochs: int, prune_share: float = 0.0, finetune: int = 0,
+             device: str = "cpu", seed: int = 1, log: Callable[[str], None] = lambda text: None
+             ) -> tuple[dict[str, torch.Tensor], Config]:
+    """The fitted (unquantised) representation of ``frames`` and its configuration."""
+    count, _, height, width = frames.shape
+    config = sized(height, width, count, size)
+    torch.manual_seed(seed)
+    model = SNeRV(config)
+    log(f"SNeRV-B fc_dim {config.fc_dim}, strides {config.strides}, embeddings {config.embed_size}, {count} frames")
+    fit(model, frames, Schedule(epochs=epochs), device, seed, log=log)
+    if prune_share > 0:
+        keep = prune(model, prune_share)
+        if finetune > 0:
+            fit(model, frames, Schedule(epochs=finetune, lr=1e-4, warmup=0.0), device, seed + 1, log=log, keep=keep)
+    return representation(model.cpu(), frames), config
+
+
+def write(path: Path, state: dict[str, torch.Tensor], config: Config, fps: Fraction) -> None:
+    """Quantise and entropy-code a representation into a ``.vsnerv`` file (atomically)."""
+    height, width = config.size
+    info = {"format": FORMAT, "frames": len(state["embeddings"]), "size": [height, width],
+            "fps": [fps.numerator, fps.denominator], "model": config.to_json()}
+    codec.save(path, info, _arrays(state))
+
+
+def quantised_frames(frames: torch.Tensor, state: dict[str, torch.Tensor], config: Config) -> torch.Tensor:
+    """The frames the quantised ``state`` gives in memory (what its file must decode to)."""
+    stored = _tensors(codec.quantised(_arrays(state)))
+    model = decoder_from(stored, SNeRV(config))
+    return torch.stack([render(model, stored, i).clamp(0, 1) for i in range(len(frames))])
+
+
+def _frame_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return -10 * math.log10(max(float(((a - b.float()) ** 2).mean()), 1e-12))
+
+
+def _psnr(model: SNeRV, state: dict[str, torch.Tensor], frames: torch.Tensor) -> float:
+    return float(np.mean([_frame_psnr(render(model, state, i).clamp(0, 1), frames[i]) for i in range(len(frames))]))
+
+
+class DecodedClip:
+    """A ``.vsnerv`` file opened for decoding: any frame, in any order."""
+
+    def __init__(self, path: Path, info: dict[str, Any], state: dict[str, torch.Tensor], device: str = "cpu"):
+        self.path = path
+        try:
+            self.num_frames = int(info["frames"])
+            self.height, self.width = (int(v) for v in info["size"])
+            self.fps = Fraction(int(info["fps"][0]), int(info["fps"][1]))
+            config = Config.from_json(info["model"])
+            if info.get("format") != FORMAT or config.size != (self.height, self.width):
+                raise ValueError("format or size")
+            self.model = decoder_from(state, SNeRV(config)).to(device)
+        except Exception as exc:  # a header that checks out but describes no model we can build
+            raise codec.CodecError(f"{path}: the file's model description is not usable ({exc})") from exc
+        self.state = state
+        embeddings = state.get("embeddings")
+        if embeddings is None or len(embeddings) != self.num_frames or "norms" not in state:
+            raise codec.CodecError(f"{path}: the file does not hold one embedding per frame")
+
+    def frame(self, index: int) -> torch.Tensor:
+        """Frame ``index`` as (3, H, W) in [0, 1]."""
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"{self.path} has {self.num_frames} frames; there is no frame {index}")
+        return render(self.model, self.state, index).clamp(0, 1)
+
+
+def open_file(path: Path, device: str = "cpu") -> DecodedClip:
+    """Open a ``.vsnerv`` file (``codec.CodecError`` if it is missing, foreign, damaged or unusable)."""
+    info, arrays = codec.load(path)
+    return DecodedClip(Path(path), info, _tensors(arrays), device)

@@ -1,0 +1,193 @@
+"""Fitting SNeRV-B to one clip: the paper's loss, Adam with warm-up and a cosine schedule, optional masks.
+
+The loss of a frame is the sum, with equal weights, of 0.7·L1 + 0.3·(1 - SSIM) on the frame, on its
+normalised LL band and on its high bands. With a mask (in-painting) only the known pixels count: the
+frame terms are weighted by the mask, the band terms by the mask pooled to 2×2 blocks (a band value is
+known only if its four pixels are), and the encoder sees the frame with its holes filled by the mean of
+its known pixels, so nothing in a hole can reach the loss or the representation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vsinr_snerv.model import SNeRV, normalise
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    epochs: int = 300
+    lr: float = 1e-3
+    warmup: float = 0.1  # share of the steps with a linear warm-up from 0.1·lr
+    clip: float = 1.0  # gradient-norm clipping
+
+
+class FitError(RuntimeError):
+    """Fitting failed (non-finite input or loss): nothing is kept from it."""
+
+
+def _window(size: int, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-x * x / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """SSIM (data range 1, Gaussian window 11 and σ 1.5, no padding) of (N, C, H, W) images, per window."""
+    size = min(11, a.shape[-1], a.shape[-2])
+    size -= 1 - size % 2  # odd
+    g = _window(size).to(a)
+    channels = a.shape[1]
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        x = F.conv2d(x, g.view(1, 1, 1, -1).expand(channels, 1, 1, size), groups=channels)
+        return F.conv2d(x, g.view(1, 1, -1, 1).expand(channels, 1, size, 1), groups=channels)
+
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ma, mb = blur(a), blur(b)
+    va, vb, cov = blur(a * a) - ma * ma, blur(b * b) - mb * mb, blur(a * b) - ma * mb
+    return ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+
+
+def fusion(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """0.7·L1 + 0.3·(1 - SSIM) of (N, C, H, W) tensors; with ``weight`` (N, 1, H, W) in {0, 1}, both
+    read only the known pixels (they are zeroed in both images first, as in HNeRV's in-painting)."""
+    if weight is not None:
+        pred, target = pred * weight, target * weight
+    return 0.7 * (pred - target).abs().mean() + 0.3 * (1 - ssim_map(pred, target).mean())
+
+
+def pad(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Frames padded at the bottom and right to ``size`` by repeating their last row and column."""
+    dh, dw = size[0] - frames.shape[-2], size[1] - frames.shape[-1]
+    if dh == 0 and dw == 0:
+        return frames
+    return F.pad(frames, (0, dw, 0, dh), mode="replicate")
+
+
+def filled(frames: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
+    """Frames whose unknown pixels (``known`` = 0) hold the mean of the known ones, per frame and channel."""
+    if known is None:
+        return frames
+    count = known.sum((2, 3), keepdim=True).clamp(min=1)
+    mean = (frames * known).sum((2, 3), keepdim=True) / count
+    return frames * known + mean * (1 - known)
+
+
+def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, seed: int,
+        known: torch.Tensor | None = None, log: Callable[[str], None] = lambda text: None,
+        frame_loss: Callable[[int, float], None] | None = None, keep: dict[str, torch.Tensor] | None = None) -> None:
+    """Fit ``model`` in place to ``frames`` (T, 3, H, W) in [0, 1], one frame per step, ``schedule.epochs``
+    passes. ``known`` (T, 1, H, W), 1 where a pixel is known, masks the loss (in-painting). ``keep``
+    holds 0/1 masks of pruned parameters (by name), which stay zero."""
+    dev = torch.device(device)
+    if not torch.isfinite(frames).all():
+        raise FitError("the frames to fit hold non-finite (NaN or infinite) pixels; clean the source first")
+    config = model.config
+    frames = pad(filled(frames.float(), known), config.padded)
+    weights = None if known is None else pad(known.float(), config.padded)
+    model.to(dev).train()
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    total = max(1, schedule.epochs * len(frames))
+
+    def rate(step: int) -> float:
+        t = step / total
+        if t < schedule.warmup:
+            return 0.1 + 0.9 * t / schedule.warmup
+        return 0.5 * (1 + math.cos(math.pi * (t - schedule.warmup) / (1 - schedule.warmup)))
+
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    started, step = time.monotonic(), 0
+    report = max(1, schedule.epochs // 10)
+    for epoch in range(schedule.epochs):
+        squared = 0.0
+        for index in torch.randperm(len(frames), generator=generator).tolist():
+            frame = frames[index : index + 1].to(dev)
+            weight = None if weights is None else weights[index : index + 1].to(dev)
+            low, high, norms = model.analyse(frame)
+            out, unit, high_hat = model.decode(model.embed(low, norms), norms)
+            band_weight = None if weight is None else -F.max_pool2d(-weight, 2)
+            loss = (fusion(out, frame, weight) + fusion(unit, normalise(low, norms), band_weight)
+                    + fusion(high_hat.flatten(1, 2), high.flatten(1, 2), band_weight))
+            if not torch.isfinite(loss):
+                raise FitError(f"fitting diverged at epoch {epoch + 1} (non-finite loss); lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
+            optimizer.step()
+            lr_schedule.step()
+            if keep:
+                with torch.no_grad():
+                    for name, parameter in model.named_parameters():
+                        if name in keep:
+                            parameter.mul_(keep[name].to(parameter.device))
+            step += 1
+            with torch.no_grad():
+                error = (out - frame) ** 2
+                mse = float((error * weight).sum() / (3 * weight.sum()).clamp(min=1)) if weight is not None else float(error.mean())
+            squared += mse
+            if frame_loss is not None:
+                frame_loss(index, loss.item())
+        if (epoch + 1) % report == 0 or epoch + 1 == schedule.epochs:
+            elapsed = time.monotonic() - started
+            psnr = -10 * math.log10(max(squared / len(frames), 1e-12))
+            log(f"epoch {epoch + 1}/{schedule.epochs}, PSNR {psnr:.2f} dB, {elapsed:.0f} s, "
+                f"about {elapsed / (epoch + 1) * (schedule.epochs - epoch - 1):.0f} s left")
+    model.eval()
+
+
+@torch.no_grad()
+def prune(model: SNeRV, share: float = 0.1) -> dict[str, torch.Tensor]:
+    """Zero the ``share`` of the decoder's and head's weights (not biases) smallest in magnitude, over all
+    of them at once; returns the masks for a fine-tune that keeps them zero."""
+    weights = {name: p for name, p in model.named_parameters() if not name.startswith("encoder.") and p.dim() > 1}
+    magnitudes = torch.cat([p.abs().flatten() for p in weights.values()])
+    cut = magnitudes.kthvalue(max(1, int(share * len(magnitudes)))).values
+    masks = {name: (p.abs() > cut).float() for name, p in weights.items()}
+    for name, p in weights.items():
+        p.mul_(masks[name])
+    return masks
+
+
+@torch.no_grad()
+def representation(model: SNeRV, frames: torch.Tensor, known: torch.Tensor | None = None
+                   ) -> dict[str, torch.Tensor]:
+    """What a fitted clip is stored as: decoder and LL-head weights, embeddings (T, 16, h, w) and
+    [min, max] (T, 2); the encoder is left out (it is only needed to fit)."""
+    device = next(model.parameters()).device
+    frames = pad(filled(frames.float(), known), model.config.padded)
+    embeddings, norms = [], []
+    for frame in frames:
+        low, _, norm = model.analyse(frame[None].to(device))
+        embeddings.append(model.embed(low, norm).cpu())
+        norms.append(norm.cpu())
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("encoder.")}
+    return state | {"embeddings": torch.cat(embeddings), "norms": torch.cat(norms)}
+
+
+def decoder_from(state: dict[str, torch.Tensor], model: SNeRV) -> SNeRV:
+    """``model`` with the decoder and head of a stored representation (the encoder stays as built)."""
+    wanted = {k: v for k, v in state.items() if k not in ("embeddings", "norms")}
+    missing, unexpected = model.load_state_dict(wanted, strict=False)
+    if unexpected or any(not k.startswith("encoder.") for k in missing):
+        raise FitError(f"the stored representation does not fit this model (missing {missing[:3]}, "
+                       f"unexpected {unexpected[:3]})")
+    return model.eval()
+
+
+@torch.no_grad()
+def render(model: SNeRV, state: dict[str, torch.Tensor], index: int) -> torch.Tensor:
+    """Frame ``index`` (3, H, W) of a stored representation, cropped to the clip's size, unclamped."""
+    device = next(model.parameters()).device
+    embedding = state["embeddings"][index : index + 1].to(device)
+    norms = state["norms"][index : index + 1].to(device)
+    out, _, _ = model.decode(embedding, norms)
+    height, width = model.config.size
+    return out[0, :, :height, :width]
