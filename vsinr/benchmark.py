@@ -49,6 +49,8 @@ class Settings:
     impulse: float = 0.1
     qualities: tuple[int, ...] = (10, 20, 30, 40)
     crfs: tuple[int, ...] = (20, 26, 32, 38)
+    codec_sizes: tuple[str, ...] = ("0.35M", "0.75M", "1.5M", "3M")  # neural codecs' model sizes
+    codec_epochs: int = 300
     max_frames: int | None = None
     crop: tuple[int, int] | None = None  # (width, height) of a centre crop of every clip, to bound CPU time
     cut_threshold: float = 0.08
@@ -397,34 +399,66 @@ def evaluate(
 # ------------------------------------------------------------------------------------------ codec
 
 
-def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
-    """x264 and x265 rate points on every clip, BD-rate of x265 against x264."""
+def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], None] = lambda text: None,
+                   methods: list[str] | None = None) -> dict[str, Any]:
+    """x264 and x265 rate points on every clip, and those of the installed neural codecs (``methods``, or
+    all) at ``settings.codec_sizes``; BD-rates of x265 and of each neural codec against x264 (and x265)."""
+    from vsinr import plugins
+    from vsinr.devices import resolve_device
 
-    curves: dict[str, dict[str, list[dict[str, float]]]] = {}
+    neural = {m.name: m.codec() for m in plugins.methods().values()
+              if m.codec is not None and (methods is None or m.name in methods)}
+    curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for path in clips:
         frames, fps = load_clip(path, settings.max_frames)
-        frames = [degrade.modcrop(f, 2) for f in frames]
+        frames = [degrade.modcrop(f, 2) for f in centre_crop(frames, settings.crop)]
         height, width = frames[0].shape[-2:]
         target_lumas = [metrics.rgb_to_y(metrics.quantize(f)) for f in frames]
         source = media.clip_from_arrays(frames, fps)
         curves[path.name] = {}
+
+        def point(decoded: list[np.ndarray], size: int, label: str | int, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+            pairs = [(metrics.rgb_to_y(metrics.quantize(d)), y) for d, y in zip(decoded, target_lumas, strict=True)]
+            return {"crf": label, "bpp": metrics.bits_per_pixel(size, width, height, len(frames)),
+                    "psnr_y": _mean(metrics.psnr(a, b) for a, b in pairs),
+                    "ssim_y": _mean(metrics.ssim(a, b) for a, b in pairs), "fps": len(frames) / seconds} | extra
+
+        scratch = Path(os.environ.get("TMPDIR", "/tmp"))
         for codec in ("libx264", "libx265"):
             points = []
             for crf in settings.crfs:
-                target = Path(os.environ.get("TMPDIR", "/tmp")) / f"vsinr-bench-{os.getpid()}-{codec}-{crf}.mkv"
+                target = scratch / f"vsinr-bench-{os.getpid()}-{codec}-{crf}.mkv"
                 start = time.perf_counter()
                 media.encode(source, target, codec=codec, crf=crf)
                 seconds = time.perf_counter() - start
                 size = target.stat().st_size
                 decoded = media.read_frames(media.open_source(target))
                 target.unlink()
-                pairs = [(metrics.rgb_to_y(metrics.quantize(d)), y) for d, y in zip(decoded, target_lumas, strict=True)]
-                psnr_y = _mean(metrics.psnr(a, b) for a, b in pairs)
-                ssim_y = _mean(metrics.ssim(a, b) for a, b in pairs)
-                bpp = metrics.bits_per_pixel(size, width, height, len(frames))
-                points.append({"crf": crf, "bpp": bpp, "psnr_y": psnr_y, "ssim_y": ssim_y, "fps": len(frames) / seconds})
-                log(f"codec {path.name:24s} {codec:8s} crf {crf:2d}  {bpp:.4f} bpp  PSNR-Y {psnr_y:.2f}")
+                points.append(point(decoded, size, crf, seconds, {}))
+                log(f"codec {path.name:24s} {codec:8s} crf {crf:2d}  {points[-1]['bpp']:.4f} bpp  PSNR-Y {points[-1]['psnr_y']:.2f}")
             curves[path.name][codec] = points
+        import torch
+
+        clip = torch.from_numpy(np.stack(frames)).float()
+        device = resolve_device("auto")
+        for name, codec in neural.items():
+            points = []
+            for model_size in settings.codec_sizes:
+                target = scratch / f"vsinr-bench-{os.getpid()}-{name}-{model_size}{codec.suffix}"
+                start = time.perf_counter()
+                measured = codec.encode(clip, fps, target, {"size": model_size, "epochs": settings.codec_epochs,
+                                                            "device": device}, lambda text: None)
+                seconds = time.perf_counter() - start
+                size = target.stat().st_size
+                start = time.perf_counter()
+                opened = codec.open(target, device)
+                decoded = [opened.frame(i).cpu().numpy() for i in range(opened.num_frames)]
+                decode_fps = len(decoded) / (time.perf_counter() - start)
+                target.unlink()
+                points.append(point(decoded, size, model_size, seconds, {"decode_fps": decode_fps, **dict(measured)}))
+                log(f"codec {path.name:24s} {name:8s} {model_size:>5s}  {points[-1]['bpp']:.4f} bpp  "
+                    f"PSNR-Y {points[-1]['psnr_y']:.2f}  decode {decode_fps:.1f} fps")
+            curves[path.name][name] = points
     bd = {
         clip: metrics.bd_rate(
             [p["bpp"] for p in c["libx264"]], [p["psnr_y"] for p in c["libx264"]],
@@ -432,4 +466,15 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
         )
         for clip, c in curves.items()
     }
-    return {"codec": {"curves": curves, "bd_rate_x265_vs_x264": bd}}
+    against: dict[str, dict[str, float | None]] = {}
+    for clip, c in curves.items():
+        for name in neural:
+            for reference in ("libx264", "libx265"):
+                try:
+                    value: float | None = metrics.bd_rate(
+                        [p["bpp"] for p in c[reference]], [p["psnr_y"] for p in c[reference]],
+                        [p["bpp"] for p in c[name]], [p["psnr_y"] for p in c[name]])
+                except ValueError:  # fewer than 4 sizes, or curves that do not overlap
+                    value = None
+                against.setdefault(clip, {})[f"{name} vs {reference}"] = value
+    return {"codec": {"curves": curves, "bd_rate_x265_vs_x264": bd, "bd_rate": against}}

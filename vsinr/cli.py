@@ -265,12 +265,16 @@ def _serve(clip: Any, stream: Any) -> None:
 @click.option("--crop", metavar="WxH", help="Use only the centre WxH of each clip (bounds CPU time on large clips).")
 @click.option("--quality", "qualities", multiple=True, type=click.IntRange(1, 100),
               help="JPEG qualities for jpeg tasks (repeatable; default 10, 20, 30, 40).")
+@click.option("--codec-size", "codec_sizes", multiple=True,
+              help="Neural codecs' model sizes for the codec task (repeatable; default 0.35M, 0.75M, 1.5M, 3M).")
+@click.option("--codec-epochs", default=300, show_default=True, type=click.IntRange(min=1),
+              help="Fitting epochs of the neural codecs.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all numbers here.")
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path), help="Write tables here.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Codec RD plot (PNG).")
 def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, ...], no_baselines: bool, sscale: int,
           tscale: int, factor: int, max_frames: int | None, crop: str | None, qualities: tuple[int, ...],
-          json_path: Path | None, md_path: Path | None, plot_path: Path | None) -> None:
+          codec_sizes: tuple[str, ...], codec_epochs: int, json_path: Path | None, md_path: Path | None, plot_path: Path | None) -> None:
     """Measure vsinr methods and classical baselines on CLIPS with the evaluation protocol."""
     import platform
     import shlex
@@ -287,7 +291,8 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
         if len(size) != 2 or min(size) <= 0:
             raise click.BadParameter(f"{crop!r} is not WxH, e.g. 352x288", param_hint="--crop")
     settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames, crop=size,
-                                  **({"qualities": qualities} if qualities else {}))
+                                  codec_epochs=codec_epochs, **({"qualities": qualities} if qualities else {}),
+                                  **({"codec_sizes": codec_sizes} if codec_sizes else {}))
     paths = [Path(c) for c in clips]
     for path in paths:
         if not path.is_file():
@@ -297,7 +302,7 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
     try:
         for task in tasks or benchmark.DEFAULT_TASKS:
             if task == "codec":
-                results |= benchmark.evaluate_codec(paths, settings, log)
+                results |= benchmark.evaluate_codec(paths, settings, log, list(methods) or None)
             else:
                 results |= benchmark.evaluate(task, paths, settings, list(methods) or None, not no_baselines, log)
     except benchmark.BenchError as exc:
