@@ -183,7 +183,7 @@ def test_stvsr_restoration_cases_damage_the_low_resolution_input() -> None:
 
 
 def test_codec_task_measures_the_neural_codec_beside_x264_and_x265(tmp_path: Path):
-    clip = write_video(tmp_path / "c.mkv", moving_frames(4, 32, 48))
+    clip = write_video(tmp_path / "c.mkv", moving_frames(4))
     settings = benchmark.Settings(crfs=(24, 30, 36, 42), codec_sizes=("40000", "60000", "90000", "130000"), codec_epochs=1)
     result = benchmark.evaluate_codec([clip], settings, methods=["snerv"])["codec"]
     points = result["curves"]["c.mkv"]["snerv"]

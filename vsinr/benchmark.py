@@ -399,6 +399,16 @@ def evaluate(
 # ------------------------------------------------------------------------------------------ codec
 
 
+def _rate_point(decoded: list[np.ndarray], target_lumas: list[np.ndarray], size: int, label: str | int,
+                seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """One rate-distortion point: bits per pixel of a file of ``size`` bytes, PSNR/SSIM-Y, encoding fps."""
+    height, width = target_lumas[0].shape[-2:]
+    pairs = [(metrics.rgb_to_y(metrics.quantize(d)), y) for d, y in zip(decoded, target_lumas, strict=True)]
+    return {"crf": label, "bpp": metrics.bits_per_pixel(size, width, height, len(decoded)),
+            "psnr_y": _mean(metrics.psnr(a, b) for a, b in pairs),
+            "ssim_y": _mean(metrics.ssim(a, b) for a, b in pairs), "fps": len(decoded) / seconds} | extra
+
+
 def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], None] = lambda text: None,
                    methods: list[str] | None = None) -> dict[str, Any]:
     """x264 and x265 rate points on every clip, and those of the installed neural codecs (``methods``, or
@@ -412,16 +422,9 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
     for path in clips:
         frames, fps = load_clip(path, settings.max_frames)
         frames = [degrade.modcrop(f, 2) for f in centre_crop(frames, settings.crop)]
-        height, width = frames[0].shape[-2:]
         target_lumas = [metrics.rgb_to_y(metrics.quantize(f)) for f in frames]
         source = media.clip_from_arrays(frames, fps)
         curves[path.name] = {}
-
-        def point(decoded: list[np.ndarray], size: int, label: str | int, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
-            pairs = [(metrics.rgb_to_y(metrics.quantize(d)), y) for d, y in zip(decoded, target_lumas, strict=True)]
-            return {"crf": label, "bpp": metrics.bits_per_pixel(size, width, height, len(frames)),
-                    "psnr_y": _mean(metrics.psnr(a, b) for a, b in pairs),
-                    "ssim_y": _mean(metrics.ssim(a, b) for a, b in pairs), "fps": len(frames) / seconds} | extra
 
         scratch = Path(os.environ.get("TMPDIR", "/tmp"))
         for codec in ("libx264", "libx265"):
@@ -434,7 +437,7 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
                 size = target.stat().st_size
                 decoded = media.read_frames(media.open_source(target))
                 target.unlink()
-                points.append(point(decoded, size, crf, seconds, {}))
+                points.append(_rate_point(decoded, target_lumas, size, crf, seconds, {}))
                 log(f"codec {path.name:24s} {codec:8s} crf {crf:2d}  {points[-1]['bpp']:.4f} bpp  PSNR-Y {points[-1]['psnr_y']:.2f}")
             curves[path.name][codec] = points
         import torch
@@ -455,7 +458,8 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
                 decoded = [opened.frame(i).cpu().numpy() for i in range(opened.num_frames)]
                 decode_fps = len(decoded) / (time.perf_counter() - start)
                 target.unlink()
-                points.append(point(decoded, size, model_size, seconds, {"decode_fps": decode_fps, **dict(measured)}))
+                points.append(_rate_point(decoded, target_lumas, size, model_size, seconds,
+                                          {"decode_fps": decode_fps, **dict(measured)}))
                 log(f"codec {path.name:24s} {name:8s} {model_size:>5s}  {points[-1]['bpp']:.4f} bpp  "
                     f"PSNR-Y {points[-1]['psnr_y']:.2f}  decode {decode_fps:.1f} fps")
             curves[path.name][name] = points
