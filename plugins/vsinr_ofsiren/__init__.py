@@ -17,19 +17,25 @@ Conventions:
   grows with the frame. Renderings are blended across the margins with weights falling to the
   patch's inner edges. ``patch=0`` is one SIREN for the whole frame, as in the paper.
 - What the SIRENs model (ours): f = B + g. B is a base through the observed frames, equal to them at
-  observed times: ``linear`` (the blend of the two frames around t; at an observed frame, where it has
-  a kink, its time derivative is taken as the central difference), ``cubic`` (Catmull-Rom, C¹) or
-  ``none`` (B = 0: the SIREN is the clip, as in the paper). g is the SIRENs, whose last layer starts
-  at zero. The residual form leaves the network what interpolation gets wrong: motion. With λ = 0 the
-  SIRENs only learn g = 0 at observed pixels, so the result is B.
+  observed times: ``warp`` (the default of ``fast``: between frames k and k+1 each pixel is fetched
+  from both along the flow from time τ, approximated from the flows at the same position as in Super
+  SloMo, and blended (1-s, s); its change along the motion is a central difference a tenth of a frame
+  either side), ``linear`` (the blend of the two frames around t; at an observed frame, where it has a
+  kink, its time derivative is the central difference), ``cubic`` (Catmull-Rom, C¹) or ``none`` (B = 0:
+  the SIREN is the clip, as in the paper). g is the SIRENs, whose last layer starts at zero. The
+  residual form leaves the network what the base gets wrong. With λ = 0 the SIRENs only learn g = 0 at
+  observed pixels, so the result is about B. With ``warp`` the flow already moves the base, so the flow
+  term adds less than with a blend (docs/ofsiren.md has both).
+- The velocity the constraint uses: with ``warp``, the base's own, (1-s)·F(k→k+1) - s·F(k+1→k) at the
+  same position; with the other bases, the nearest observed frame's.
 - Flow: per observed frame, the velocity (u, v) in pixels per frame is the mean of the forward flow
   and the negated backward flow (OpenCV DIS, no learned weights; ``vsinr_ofsiren.flow``), with a
   confidence that drops where the two disagree (occlusions). Flow comes from observed frames only.
 - The constraint: the change of f along the motion over one frame, ∂f/∂τ + u ∂f/∂x + v ∂f/∂y in
   [-1, 1] value units per frame (for g: J_g · (2/(T-1), 2v/(h-1), 2u/(w-1)) in its own coordinates),
   should vanish. It is imposed at random observed pixels and, for a ``between`` share of the points
-  (half), at random times between observed frames with the nearest observed frame's flow. It is
-  computed in forward mode: a tangent carried through the SIREN's forward pass.
+  (half), at random times between observed frames (with the velocity above). It is computed in
+  forward mode: a tangent carried through the SIREN's forward pass.
 - Loss: mean squared error at observed pixels + λ · mean |∂f/∂τ + u ∂f/∂x + v ∂f/∂y| weighted by the
   confidence. Because the direction is "one frame of motion", λ does not depend on the chunk length,
   the frame size or the patch size; the paper's λ = 0.12 was against its own (unpublished) scaling.
@@ -44,7 +50,7 @@ Conventions:
   the overlap (``vsinr.timing.Chunks``), split at scene changes; fitted on first use, cached on disk
   (``vsinr.fitting``). Observed frames at the source size pass through unchanged.
 
-Presets: ``fast`` (16-pixel patches of 4 layers × 64, ω 25, linear base, λ 0.1, 1500 steps of 8192
+Presets: ``fast`` (16-pixel patches of 4 layers × 64, ω 25, warp base, λ 0.1, 1500 steps of 8192
 points: under a minute per chunk of 12 frames of 176×144 on two CPU cores) and ``paper`` (one SIREN of
 6 layers × 720 for the whole frame, ω 25, no base, λ 0.12, 15000 steps of 65536 points: a GPU job).
 """

@@ -46,7 +46,7 @@ class Settings:
 
 PRESETS: dict[str, Settings] = {
     "fast": Settings(width=64, layers=4, omega=25.0, lam=0.1, steps=1500, batch=8192, lr=5e-4, between=0.5,
-                     base="linear", patch=16, margin=4),
+                     base="warp", patch=16, margin=4),
     # the paper's network: one SIREN for the whole frame, 6 linear layers of 720, ω 25, the clip itself
     "paper": Settings(width=720, layers=6, omega=25.0, lam=0.12, steps=15000, batch=65536, lr=1e-4, between=0.5,
                       base="none", patch=0, margin=0),
