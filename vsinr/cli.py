@@ -32,7 +32,7 @@ def list_plugins(as_json: bool) -> None:
         return
     rows = [("plugin", "version", "methods", "tasks", "status")]
     for info in infos:
-        tasks = ", ".join(sorted({t for m in info.methods for t in m.tasks})) or "-"
+        tasks = ", ".join(sorted({t for m in info.methods for t in m.tasks} | {"codec" for m in info.methods if m.codec})) or "-"
         methods = ", ".join(m.name for m in info.methods) or "-"
         rows.append((info.name, info.version or "-", methods, tasks, info.error or "ok"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

@@ -211,6 +211,7 @@ class MethodSpec:
             "version": self.version,
             "summary": self.summary,
             "tasks": {task: support.describe() for task, support in self.tasks.items()},
+            "codec": self.codec is not None,
             "params": [
                 {"name": p.name, "type": p.type, "default": p.default, "doc": p.doc, "choices": list(p.choices)}
                 for p in self.params
