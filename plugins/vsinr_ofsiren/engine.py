@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -222,8 +223,10 @@ def _normalise(value: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> to
 
 
 def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
-        log: Callable[[str], None] = lambda text: None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Fit the SIRENs to ``frames`` (T, 3, H, W) in [0, 1]; returns their state and configuration."""
+        log: Callable[[str], None] = lambda text: None, chunk: Chunk | None = None
+        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Fit the SIRENs to ``frames`` (T, 3, H, W) in [0, 1]; returns their state and configuration.
+    ``chunk``: the frames' ``Chunk`` on ``device`` with ``settings.base``, when the caller has one."""
     dev = torch.device(device)
     count, _, height, width = frames.shape
     bad = [i for i in range(count) if not torch.isfinite(frames[i]).all()]
@@ -240,7 +243,8 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
     if count < 2 or settings.steps == 0:
         return {k: v.detach().cpu() for k, v in net.state_dict().items()}, config
     started = time.monotonic()
-    chunk = Chunk(frames, dev, settings.base)
+    if chunk is None:
+        chunk = Chunk(frames, dev, settings.base)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
     report = max(1, settings.steps // 10)
@@ -383,22 +387,35 @@ def settings_for(params: Mapping[str, Any]) -> Settings:
 class OFSirenEngine:
     """The host's fitted engine (``vsinr.methods.FittedEngine``) for one set of settings."""
 
+    #: Pieces kept ready to render: chunk blending alternates between two neighbouring pieces.
+    READY = 2
+
     def __init__(self, settings: Settings, device: str, chunk: int, overlap: int, version: str):
         self.settings, self.device = settings, device
         self.chunk, self.overlap = chunk, overlap
         self.key = f"ofsiren {version} " + json.dumps(asdict(settings), sort_keys=True)
-        self._piece: tuple[dict[str, torch.Tensor], Siren, Chunk] | None = None
+        # by id of the fitted state (checked by identity): its network and its Chunk (frames and flow)
+        self._ready: OrderedDict[int, tuple[dict[str, torch.Tensor], Siren, Chunk]] = OrderedDict()
+
+    def _keep(self, state: dict[str, torch.Tensor], config: Mapping[str, Any], chunk: Chunk) -> None:
+        self._ready[id(state)] = (state, network(state, config, self.device), chunk)
+        while len(self._ready) > self.READY:
+            self._ready.popitem(last=False)
 
     def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        return fit(frames, self.settings, self.device, seed, log)
+        chunk = Chunk(frames, torch.device(self.device), self.settings.base)
+        state, config = fit(frames, self.settings, self.device, seed, log, chunk=chunk)
+        self._keep(state, config, chunk)  # rendering it needs the same flow: no second DIS pass
+        return state, config
 
     def render(self, fitted: tuple[dict[str, torch.Tensor], dict[str, Any]], frames: torch.Tensor,
                times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         state, config = fitted
-        if self._piece is None or self._piece[0] is not state:  # once per fitted piece, not per frame
-            chunk = Chunk(frames, torch.device(self.device), config["base"])
-            self._piece = (state, network(state, config, self.device), chunk)
-        _, net, chunk = self._piece
+        ready = self._ready.get(id(state))
+        if ready is None or ready[0] is not state:  # once per fitted piece, not per frame
+            self._keep(state, config, Chunk(frames, torch.device(self.device), config["base"]))
+        self._ready.move_to_end(id(state))
+        _, net, chunk = self._ready[id(state)]
         for tau, target in zip(times, out, strict=True):
             if float(tau).is_integer() and target.shape[-2:] == frames.shape[-2:]:
                 target.copy_(frames[int(tau)])  # observed frames pass through untouched

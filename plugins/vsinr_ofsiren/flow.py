@@ -41,6 +41,7 @@ def pairs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     count, _, height, width = frames.shape
     gray = [to_gray8(f.permute(1, 2, 0).float().cpu().numpy()) for f in frames]
     dis = _dis()
+
     def stack(flows: list[np.ndarray]) -> torch.Tensor:
         if not flows:
             return torch.zeros(0, 2, height, width)
@@ -63,7 +64,9 @@ def velocities(forward: torch.Tensor, backward: torch.Tensor) -> tuple[torch.Ten
     height, width = forward.shape[-2:]
     velocity = torch.zeros(count, 2, height, width)
     confidence = torch.ones(count, 1, height, width)
-    for k in range(count if count > 1 else 0):
+    if count < 2:
+        return velocity, confidence
+    for k in range(count):
         ahead = forward[k] if k < count - 1 else None
         behind = -backward[k - 1] if k > 0 else None  # flow from k to k-1, negated: motion per frame
         if ahead is not None and behind is not None:
