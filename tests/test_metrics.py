@@ -75,3 +75,6 @@ def test_bd_rate_of_shifted_curves() -> None:
 def test_bits_per_pixel() -> None:
     assert metrics.bits_per_pixel(1000, 100, 10, 8) == pytest.approx(1.0)
     assert metrics.bits_per_pixel(1000, 320, 240, 10) == pytest.approx(8000 / 768000)
+    assert metrics.bits_per_pixel(0, 64, 64, 1) == 0.0
+    with pytest.raises(ValueError, match="positive width, height and frames"):
+        metrics.bits_per_pixel(100, 0, 10, 1)

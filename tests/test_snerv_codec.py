@@ -378,10 +378,3 @@ def test_save_refuses_bad_input_without_touching_the_file(tmp_path) -> None:
     with pytest.raises(C.CodecError):
         C.save(path, {}, {"x": (np.array([np.nan]), 8)})
     assert path.read_bytes() == b"previous" and os.listdir(tmp_path) == ["clip.snerv"]
-
-
-def test_bits_per_pixel() -> None:
-    assert C.bits_per_pixel(1000, 100, 10, 8) == 1.0
-    assert C.bits_per_pixel(0, 64, 64, 1) == 0.0
-    with pytest.raises(C.CodecError):
-        C.bits_per_pixel(100, 0, 10, 1)

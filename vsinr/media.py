@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -45,14 +45,29 @@ def to_yuv(clip: vs.VideoNode, matrix: str, bits: int = 8) -> vs.VideoNode:
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target`` that becomes ``target`` only if the block succeeds."""
+    """A temporary path beside ``target`` that becomes ``target`` only if the block succeeds.
+
+    The written file is flushed to disk before the rename (and the rename itself where the platform
+    can sync a folder), so a crash leaves either the old file or the whole new one.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         yield temp
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+    with suppress(OSError):
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def encode(

@@ -66,6 +66,8 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
 
 def bits_per_pixel(num_bytes: int, width: int, height: int, frames: int) -> float:
     """A file's size in bits over the frames' area."""
+    if min(width, height, frames) <= 0 or num_bytes < 0:
+        raise ValueError(f"bits_per_pixel needs positive width, height and frames, got {width}×{height}×{frames}")
     return 8.0 * num_bytes / (width * height * frames)
 
 

@@ -22,15 +22,14 @@ without writing a file). Nothing here uses pickle; every length is checked again
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import struct
-import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -511,34 +510,14 @@ def unpack(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, np.ndarr
 
 
 def save(path: str | os.PathLike, info: dict, tensors: Tensors) -> int:
-    """Write ``pack(info, tensors)`` to ``path`` atomically (a temporary file in the same folder,
-    flushed to disk, then renamed over ``path``); returns the file's size in bytes. If anything fails,
-    whatever was at ``path`` is left as it was and the temporary file is removed."""
+    """Write ``pack(info, tensors)`` to ``path`` atomically (``vsinr.media.atomic_path``: a temporary
+    file beside it, flushed to disk, then renamed); returns the file's size in bytes. If anything fails,
+    whatever was at ``path`` is left as it was."""
+    from vsinr.media import atomic_path
+
     data = pack(info, tensors)  # encoding errors surface before the disk is touched
-    target = os.path.abspath(os.fspath(path))
-    folder, base = os.path.split(target)
-    temporary = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            fd = -1  # the file object owns it now
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    # Make the rename itself durable where the platform allows syncing a folder.
-    with contextlib.suppress(OSError):
-        folder_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(folder_fd)
-        finally:
-            os.close(folder_fd)
+    with atomic_path(Path(os.path.abspath(os.fspath(path)))) as temporary:
+        temporary.write_bytes(data)
     return len(data)
 
 
@@ -554,10 +533,3 @@ def load(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     except OSError as exc:
         raise CodecError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
     return unpack(data, str(name))
-
-
-def bits_per_pixel(n_bytes: int, width: int, height: int, frames: int) -> float:
-    """Coded size as bits per pixel: 8·n_bytes / (width·height·frames)."""
-    if min(width, height, frames) <= 0 or n_bytes < 0:
-        raise CodecError(f"bits_per_pixel needs positive width, height and frames, got {width}×{height}×{frames}")
-    return 8 * n_bytes / (width * height * frames)

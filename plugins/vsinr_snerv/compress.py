@@ -8,8 +8,7 @@ a file decodes to are exactly those of the quantised model in memory at the end 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vsinr import metrics
 from vsinr_snerv import codec
 from vsinr_snerv.fit import Schedule, decoder_from, fit, prune, render, representation
 from vsinr_snerv.model import Config, SNeRV, sized
@@ -59,13 +59,14 @@ def encode(frames: torch.Tensor, fps: Fraction, path: Path, *, size: str | float
     """
     state, config = fit_clip(frames, size=size, epochs=epochs, prune_share=prune_share, finetune=finetune,
                              device=device, seed=seed, log=log)
-    fitted = _psnr(decoder_from(state, SNeRV(config)), state, frames)
+    model = decoder_from(state, SNeRV(config))
+    fitted = _mean_psnr((render(model, state, i).clamp(0, 1) for i in range(len(frames))), frames)
     write(path, state, config, fps)
     clip = open_file(path)
-    psnr = float(np.mean([_frame_psnr(clip.frame(i), frames[i]) for i in range(len(frames))]))
+    psnr = _mean_psnr((clip.frame(i) for i in range(len(frames))), frames)
     n_bytes = path.stat().st_size
     height, width = config.size
-    return Encoded(path, n_bytes, codec.bits_per_pixel(n_bytes, width, height, len(frames)), psnr, fitted, config)
+    return Encoded(path, n_bytes, metrics.bits_per_pixel(n_bytes, width, height, len(frames)), psnr, fitted, config)
 
 
 def fit_clip(frames: torch.Tensor, *, size: str | float, epochs: int, prune_share: float = 0.0, finetune: int = 0,
@@ -93,19 +94,16 @@ def write(path: Path, state: dict[str, torch.Tensor], config: Config, fps: Fract
     codec.save(path, info, _arrays(state))
 
 
-def quantised_frames(frames: torch.Tensor, state: dict[str, torch.Tensor], config: Config) -> torch.Tensor:
+def quantised_frames(state: dict[str, torch.Tensor], config: Config) -> torch.Tensor:
     """The frames the quantised ``state`` gives in memory (what its file must decode to)."""
     stored = _tensors(codec.quantised(_arrays(state)))
     model = decoder_from(stored, SNeRV(config))
-    return torch.stack([render(model, stored, i).clamp(0, 1) for i in range(len(frames))])
+    return torch.stack([render(model, stored, i).clamp(0, 1) for i in range(len(stored["embeddings"]))])
 
 
-def _frame_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return -10 * math.log10(max(float(((a - b.float()) ** 2).mean()), 1e-12))
-
-
-def _psnr(model: SNeRV, state: dict[str, torch.Tensor], frames: torch.Tensor) -> float:
-    return float(np.mean([_frame_psnr(render(model, state, i).clamp(0, 1), frames[i]) for i in range(len(frames))]))
+def _mean_psnr(decoded: Iterable[torch.Tensor], frames: torch.Tensor) -> float:
+    """Mean RGB PSNR of decoded frames against the source frames."""
+    return float(np.mean([metrics.psnr(d.numpy(), f.float().numpy()) for d, f in zip(decoded, frames, strict=True)]))
 
 
 class DecodedClip:

@@ -279,10 +279,10 @@ def sized(height: int, width: int, frames: int, size: str | float) -> Config:
     best: tuple[float, Config] | None = None
     for fc_dim in range(LOWER, 400):
         config = config_for(height, width, fc_dim)
-        miss = abs(total_parameters(config, frames) - target)
-        if best is None or miss < best[0]:
-            best = (miss, config)
-        elif total_parameters(config, frames) > target:
+        total = total_parameters(config, frames)
+        if best is None or abs(total - target) < best[0]:
+            best = (abs(total - target), config)
+        elif total > target:  # the size only grows with fc_dim
             break
     assert best is not None
     return best[1]
