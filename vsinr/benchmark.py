@@ -409,24 +409,32 @@ def _rate_point(decoded: list[np.ndarray], target_lumas: list[np.ndarray], size:
             "ssim_y": _mean(metrics.ssim(a, b) for a, b in pairs), "fps": len(decoded) / seconds} | extra
 
 
+def _bd_rate(points_a: list[dict[str, Any]], points_b: list[dict[str, Any]]) -> float:
+    """BD-rate (PSNR-Y) of rate points B against rate points A."""
+    return metrics.bd_rate([p["bpp"] for p in points_a], [p["psnr_y"] for p in points_a],
+                           [p["bpp"] for p in points_b], [p["psnr_y"] for p in points_b])
+
+
 def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], None] = lambda text: None,
                    methods: list[str] | None = None) -> dict[str, Any]:
     """x264 and x265 rate points on every clip, and those of the installed neural codecs (``methods``, or
     all) at ``settings.codec_sizes``; BD-rates of x265 and of each neural codec against x264 (and x265)."""
+    import torch
+
     from vsinr import plugins
     from vsinr.devices import resolve_device
 
     neural = {m.name: m.codec() for m in plugins.methods().values()
               if m.codec is not None and (methods is None or m.name in methods)}
     curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    scratch = Path(os.environ.get("TMPDIR", "/tmp"))
+    device = resolve_device("auto")
     for path in clips:
         frames, fps = load_clip(path, settings.max_frames)
         frames = [degrade.modcrop(f, 2) for f in centre_crop(frames, settings.crop)]
         target_lumas = [metrics.rgb_to_y(metrics.quantize(f)) for f in frames]
         source = media.clip_from_arrays(frames, fps)
         curves[path.name] = {}
-
-        scratch = Path(os.environ.get("TMPDIR", "/tmp"))
         for codec in ("libx264", "libx265"):
             points = []
             for crf in settings.crfs:
@@ -440,21 +448,18 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
                 points.append(_rate_point(decoded, target_lumas, size, crf, seconds, {}))
                 log(f"codec {path.name:24s} {codec:8s} crf {crf:2d}  {points[-1]['bpp']:.4f} bpp  PSNR-Y {points[-1]['psnr_y']:.2f}")
             curves[path.name][codec] = points
-        import torch
-
-        clip = torch.from_numpy(np.stack(frames)).float()
-        device = resolve_device("auto")
-        for name, codec in neural.items():
+        pixels = torch.from_numpy(np.stack(frames)).float()
+        for name, coder in neural.items():
             points = []
             for model_size in settings.codec_sizes:
-                target = scratch / f"vsinr-bench-{os.getpid()}-{name}-{model_size}{codec.suffix}"
+                target = scratch / f"vsinr-bench-{os.getpid()}-{name}-{model_size}{coder.suffix}"
                 start = time.perf_counter()
-                measured = codec.encode(clip, fps, target, {"size": model_size, "epochs": settings.codec_epochs,
+                measured = coder.encode(pixels, fps, target, {"size": model_size, "epochs": settings.codec_epochs,
                                                             "device": device}, lambda text: None)
                 seconds = time.perf_counter() - start
                 size = target.stat().st_size
                 start = time.perf_counter()
-                opened = codec.open(target, device)
+                opened = coder.open(target, device)
                 decoded = [opened.frame(i).cpu().numpy() for i in range(opened.num_frames)]
                 decode_fps = len(decoded) / (time.perf_counter() - start)
                 target.unlink()
@@ -463,21 +468,13 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
                 log(f"codec {path.name:24s} {name:8s} {model_size:>5s}  {points[-1]['bpp']:.4f} bpp  "
                     f"PSNR-Y {points[-1]['psnr_y']:.2f}  decode {decode_fps:.1f} fps")
             curves[path.name][name] = points
-    bd = {
-        clip: metrics.bd_rate(
-            [p["bpp"] for p in c["libx264"]], [p["psnr_y"] for p in c["libx264"]],
-            [p["bpp"] for p in c["libx265"]], [p["psnr_y"] for p in c["libx265"]],
-        )
-        for clip, c in curves.items()
-    }
+    bd = {clip: _bd_rate(c["libx264"], c["libx265"]) for clip, c in curves.items()}
     against: dict[str, dict[str, float | None]] = {}
     for clip, c in curves.items():
         for name in neural:
             for reference in ("libx264", "libx265"):
                 try:
-                    value: float | None = metrics.bd_rate(
-                        [p["bpp"] for p in c[reference]], [p["psnr_y"] for p in c[reference]],
-                        [p["bpp"] for p in c[name]], [p["psnr_y"] for p in c[name]])
+                    value: float | None = _bd_rate(c[reference], c[name])
                 except ValueError:  # fewer than 4 sizes, or curves that do not overlap
                     value = None
                 against.setdefault(clip, {})[f"{name} vs {reference}"] = value

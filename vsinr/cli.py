@@ -100,6 +100,19 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
     click.echo(str(output))
 
 
+def _crop(crop: str | None) -> tuple[int, int] | None:
+    """``--crop WxH`` as (width, height); None when not given."""
+    if not crop:
+        return None
+    try:
+        size = tuple(int(v) for v in crop.lower().split("x"))
+    except ValueError:
+        size = ()
+    if len(size) != 2 or min(size) <= 0:
+        raise click.BadParameter(f"{crop!r} is not WxH, e.g. 352x288", param_hint="--crop")
+    return size[0], size[1]
+
+
 def _codec(method: str) -> Any:
     spec = plugins.methods().get(method)
     if spec is None or spec.codec is None:
@@ -134,12 +147,7 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
         arrays, fps = load_clip(input_path, frames)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
-    if crop:
-        try:
-            w, h = (int(v) for v in crop.lower().split("x"))
-        except ValueError:
-            raise click.ClickException(f"--crop {crop!r} is not WxH, e.g. 640x360") from None
-        arrays = centre_crop(arrays, (w, h))
+    arrays = centre_crop(arrays, _crop(crop))
     clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
     options = {"size": size, "epochs": epochs, "prune": prune, "finetune": finetune, "device": resolve_device(device)}
     try:
@@ -282,15 +290,7 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
 
     from vsinr import benchmark, report
 
-    size = None
-    if crop:
-        try:
-            size = tuple(int(v) for v in crop.lower().split("x"))
-        except ValueError:
-            size = ()
-        if len(size) != 2 or min(size) <= 0:
-            raise click.BadParameter(f"{crop!r} is not WxH, e.g. 352x288", param_hint="--crop")
-    settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames, crop=size,
+    settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames, crop=_crop(crop),
                                   codec_epochs=codec_epochs, **({"qualities": qualities} if qualities else {}),
                                   **({"codec_sizes": codec_sizes} if codec_sizes else {}))
     paths = [Path(c) for c in clips]
