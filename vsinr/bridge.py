@@ -58,20 +58,26 @@ def register(plugin: int, vspapi: int) -> None:
 def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
     api = V.api(vsapi)
     fn = _functions[user_data - 1]
+    nodes: list[int] = []  # owned here until the filter takes them
     try:
         err = C.c_int(0)
-        node = api.mapGetNode(in_map, b"clip", 0, C.byref(err))
-        try:
-            vi = V.VSVideoInfo.from_buffer_copy(api.getVideoInfo(node).contents)
-            plan = tasks.plan(fn, _clip_info(api, vi), _read_args(api, in_map, fn))
-        except BaseException:
-            api.freeNode(node)
-            raise
-        _Filter(api, core, node, vi, plan).create(out_map)  # the filter owns the node from here
+        nodes.append(api.mapGetNode(in_map, b"clip", 0, C.byref(err)))
+        vi = V.VSVideoInfo.from_buffer_copy(api.getVideoInfo(nodes[0]).contents)
+        given = _read_args(api, in_map, fn)
+        for arg in fn.args:
+            if arg.type == "vnode":  # a second clip (Inpaint's mask): validated by its ClipInfo
+                nodes.append(api.mapGetNode(in_map, arg.name.encode(), 0, C.byref(err)))
+                given[arg.name] = _clip_info(api, V.VSVideoInfo.from_buffer_copy(api.getVideoInfo(nodes[-1]).contents))
+        plan = tasks.plan(fn, _clip_info(api, vi), given)
+        owned, nodes = nodes, []
+        _Filter(api, core, owned[0], vi, plan, owned[1] if len(owned) > 1 else None).create(out_map)
     except tasks.UsageError as exc:
         api.mapSetError(out_map, f"{fn.name}: {exc}".encode())
     except Exception as exc:
         api.mapSetError(out_map, f"{fn.name}: internal error: {exc!r}\n{traceback.format_exc()}".encode())
+    finally:
+        for node in nodes:
+            api.freeNode(node)
 
 
 def _version(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
@@ -90,6 +96,8 @@ def _read_args(api: V.VSAPI, in_map: int, fn: tasks.FunctionDef) -> dict[str, An
     given: dict[str, Any] = {}
     err = C.c_int(0)
     for name, kind in types.items():
+        if kind == "vnode":
+            continue
         key = name.encode()
         count = api.mapNumElements(in_map, key)
         if count < 0:
@@ -121,16 +129,23 @@ def _clip_info(api: V.VSAPI, vi: V.VSVideoInfo) -> tasks.ClipInfo:
 
 
 class _Filter:
-    """One filter instance: its source node, its plan and the scheduler that renders its windows."""
+    """One filter instance: its source node (and Inpaint's mask), its plan and the scheduler that renders
+    its windows. It owns the nodes it is given, from creation on."""
 
-    def __init__(self, api: V.VSAPI, core: int, node: int, vi: V.VSVideoInfo, plan: tasks.Plan):
+    def __init__(self, api: V.VSAPI, core: int, node: int, vi: V.VSVideoInfo, plan: tasks.Plan, mask: int | None = None):
         self.api, self.core, self.plan = api, core, plan
-        self.node = node
+        self.node, self.mask = node, mask
         try:
             self._setup(vi)
         except BaseException:
-            api.freeNode(self.node)
+            self._free_nodes()
             raise
+
+    def _free_nodes(self) -> None:
+        self.api.freeNode(self.node)
+        if self.mask is not None:
+            self.api.freeNode(self.mask)
+            self.mask = None
 
     def _setup(self, vi: V.VSVideoInfo) -> None:
         from vsinr import devices, inference
@@ -190,7 +205,7 @@ class _Filter:
         plan = self.plan
         if plan.tile != (0, 0):
             raise tasks.UsageError(f"method {plan.method.name!r} fits whole frames and does not tile; leave tile empty")
-        if plan.timemap.num_source < 2:
+        if plan.temporal and plan.timemap.num_source < 2:
             raise tasks.UsageError(f"method {plan.method.name!r} fits a clip's motion and needs at least 2 frames")
         chunks = Chunks(plan.timemap, engine.chunk, engine.chunk - engine.overlap)
         store = fitting.store_for(plan.method.name, fitting.cache_dir(str(request.param("cache"))))
@@ -264,12 +279,13 @@ class _Filter:
         vi.numFrames = self.plan.timemap.num_frames
         fps = self.plan.fps_out
         vi.fpsNum, vi.fpsDen = (fps.numerator, fps.denominator) if fps else (0, 0)
-        deps = (V.VSFilterDependency * 1)(V.VSFilterDependency(self.node, V.RP_GENERAL))
+        inputs = [self.node] if self.mask is None else [self.node, self.mask]
+        deps = (V.VSFilterDependency * len(inputs))(*(V.VSFilterDependency(n, V.RP_GENERAL) for n in inputs))
         with _lock:
             key = next(_next_id)
             _filters[key] = self
         self.api.createVideoFilter(
-            out_map, self.plan.function.name.encode(), C.byref(vi), _GET_FRAME, _FREE, V.FM_PARALLEL, deps, 1, key,
+            out_map, self.plan.function.name.encode(), C.byref(vi), _GET_FRAME, _FREE, V.FM_PARALLEL, deps, len(inputs), key,
             self.core,
         )
 
@@ -280,10 +296,12 @@ class _Filter:
         try:
             for s in self.scheduler.sources(n):
                 fetched[s] = _Source(api, api.getFrameFilter(s, self.node, ctx), self.dtype)
+                if self.mask is not None:
+                    fetched[s].mask = api.getFrameFilter(self._mask_frame(s), self.mask, ctx)
             output = self.scheduler.get(n, fetched.__getitem__)
         finally:
             for source in fetched.values():
-                api.freeFrame(source.ptr)
+                source.free()
         self._set_props(output)
         return int(output.frame)
 
@@ -308,26 +326,54 @@ class _Filter:
                 api.mapDeleteKey(props, key)
         api.mapSetFloat(props, b"VsinrSourceTime", float(output.source_time), V.MA_REPLACE)
 
+    def _mask_frame(self, s: int) -> int:
+        """The mask frame that goes with source frame ``s`` (a one-frame mask serves every frame)."""
+        return 0 if self.api.getVideoInfo(self.mask).contents.numFrames == 1 else s
+
     def free(self) -> None:
         self.scheduler.close()
-        self.api.freeNode(self.node)
+        self._free_nodes()
 
 
 class _Source:
-    """A fetched source frame; its image is a tensor over the frame's own memory."""
+    """A fetched source frame; its image is a tensor over the frame's own memory.
 
-    __slots__ = ("api", "ptr", "dtype")
+    With a mask frame (Inpaint), the image has a fourth channel: 1 where the mask is non-zero."""
+
+    __slots__ = ("api", "ptr", "dtype", "mask")
 
     def __init__(self, api: V.VSAPI, ptr: int, dtype: type):
         self.api, self.ptr, self.dtype = api, ptr, dtype
+        self.mask: int | None = None
 
     def image(self, slot: int) -> Any:
-        return _planes(self.api, self.ptr, self.dtype, writable=False, slot=slot)
+        rgb = _planes(self.api, self.ptr, self.dtype, writable=False, slot=slot)
+        if self.mask is None:
+            return rgb
+        import torch
+
+        holes = torch.from_numpy(_plane(self.api, self.mask) != 0).to(rgb.dtype)
+        return torch.cat([rgb, holes[None]])
+
+    def free(self) -> None:
+        self.api.freeFrame(self.ptr)
+        if self.mask is not None:
+            self.api.freeFrame(self.mask)
 
     def flag(self, key: str) -> bool:
         err = C.c_int(0)
         value = self.api.mapGetInt(self.api.getFramePropertiesRO(self.ptr), key.encode(), 0, C.byref(err))
         return err.value == 0 and value != 0
+
+
+def _plane(api: V.VSAPI, frame: int) -> np.ndarray:
+    """Plane 0 of a frame of any integer or float format, as a numpy array over the frame's memory."""
+    fmt = api.getVideoFrameFormat(frame).contents
+    dtype = {(V.ST_INTEGER, 1): np.uint8, (V.ST_INTEGER, 2): np.uint16, (V.ST_INTEGER, 4): np.uint32,
+             (V.ST_FLOAT, 2): np.float16, (V.ST_FLOAT, 4): np.float32}[(fmt.sampleType, fmt.bytesPerSample)]
+    width, height, stride = api.getFrameWidth(frame, 0), api.getFrameHeight(frame, 0), api.getStride(frame, 0)
+    buffer = (C.c_char * (stride * height)).from_address(api.getReadPtr(frame, 0))
+    return np.frombuffer(buffer, dtype).reshape(height, stride // fmt.bytesPerSample)[:, :width]
 
 
 def _planes(api: V.VSAPI, frame: int, dtype: type, *, writable: bool, slot: int = 0) -> Any:
@@ -386,6 +432,8 @@ def _get_frame(n: int, reason: int, instance: int, frame_data: int, ctx: int, co
         if reason == V.AR_INITIAL:
             for s in filt.scheduler.sources(n):
                 api.requestFrameFilter(s, filt.node, ctx)
+                if filt.mask is not None:
+                    api.requestFrameFilter(filt._mask_frame(s), filt.mask, ctx)
         elif reason == V.AR_ALL_FRAMES_READY:
             return filt.frame(n, ctx)
     except Exception as exc:

@@ -10,11 +10,13 @@ Imports torch; used only once a filter is created.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -47,6 +49,10 @@ class FitStore:
 
     def path(self, key: str) -> Path | None:
         return None if self.directory is None else self.directory / f"{self.method}-{key[:40]}.safetensors"
+
+    def checkpoint(self, key: str) -> Path | None:
+        """Where a fit in progress keeps its checkpoint (None without a folder)."""
+        return None if self.directory is None else self.directory / f"{self.method}-{key[:40]}.fitting.safetensors"
 
     def get(self, key: str, log: Callable[[str], None]) -> Fitted | None:
         with self._lock:
@@ -121,7 +127,8 @@ def renderer(
     log: Callable[[str], None],
 ) -> Renderer:
     """A window renderer (``vsinr.scheduling.Renderer``) that fits the window's pieces as needed and
-    blends overlapping chunks."""
+    blends overlapping chunks. Frames with a fourth channel (Inpaint's mask: 1 where pixels are to be
+    filled) are fitted with it, and the outputs keep the source's pixels wherever the mask is 0."""
     device = torch.device(request.device)
 
     def fitted_piece(piece: range, images: torch.Tensor) -> Fitted:
@@ -130,8 +137,11 @@ def renderer(
         if found is None:
             label = f"{method}: fitting frames {piece.start}-{piece.stop - 1}"
             log(f"{label} ({len(piece)} frames, {images.shape[-1]}x{images.shape[-2]})")
-            found = engine.fit(images, int(key[:8], 16), lambda text: log(f"{label}: {text}"))
+            checkpoint = store.checkpoint(key)
+            found = engine.fit(images, int(key[:8], 16), lambda text: log(f"{label}: {text}"), checkpoint)
             store.put(key, found, log)
+            if checkpoint is not None:
+                checkpoint.unlink(missing_ok=True)
         return found
 
     def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
@@ -157,6 +167,66 @@ def renderer(
                     else:
                         blended[i] = target.mul_(w) if w != 1 else target
             for i, target in blended.items():
+                if frames[0].shape[0] == 4:  # Inpaint: only the masked pixels change, the others stay exact
+                    source = frames[round(taus[i]) - first].to(device)
+                    target = torch.where(source[3:] != 0, target, source[:3].to(target.dtype))
                 out[i].copy_(target)
 
     return render
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+# A fit that is stopped (a closed previewer, a killed vspipe, a long encode) resumes where it was: the
+# model, Adam's moments and the sampling generator are saved together, and the fit sets its learning
+# rate from the step count, so a resumed fit ends with the same weights as an uninterrupted one.
+
+CHECKPOINT = "vsinr-fit-checkpoint"  # the ``method`` tag of checkpoint files
+
+
+def checkpoint_tag(settings: Any, *tensors: torch.Tensor | None) -> str:
+    """What a checkpoint must match to be resumed: JSON-ready ``settings`` and the data fitted."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for tensor in tensors:
+        if tensor is not None:
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: Path, tag: str, progress: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator) -> None:
+    """Save a fit after ``progress`` epochs or steps (atomically: a crash leaves the previous one)."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | {"rng": generator.get_state()}
+    for i, state in optimizer.state_dict()["state"].items():
+        tensors |= {f"adam.{i}.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    try:
+        weights.save(path, tensors, CHECKPOINT, {"tag": tag, "progress": progress}, half=False)
+    except OSError:  # a full or read-only disk costs resumability, not the fit
+        pass
+
+
+def resume_checkpoint(path: Path, tag: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                      generator: torch.Generator, log: Callable[[str], None]) -> int:
+    """The progress to start from: 0, or the checkpoint's after loading it (when it is of this fit)."""
+    if not path.is_file():
+        return 0
+    try:
+        tensors, info = weights.read(path, CHECKPOINT)
+        if not info or info.get("tag") != tag:
+            log("a checkpoint of another fit (other frames or settings) is ignored; fitting from the start")
+            return 0
+        device = next(model.parameters()).device
+        model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("adam."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value if name == "step" else value.to(device)
+        optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+        generator.set_state(tensors["rng"])
+    except (weights.WeightsError, KeyError, ValueError, RuntimeError) as exc:  # damaged: it only cost time
+        log(f"an unusable checkpoint is ignored, fitting from the start: {exc}")
+        return 0
+    progress = int(info["progress"])
+    log(f"resuming the fit from its checkpoint ({progress} done)")
+    return progress

@@ -128,8 +128,12 @@ class FittedEngine(Protocol):
     overlap: int
     key: str
 
-    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None]) -> Fitted:
-        """Fit ``frames`` (T, 3, H, W) in [0, 1] on the engine's device; deterministic for a given seed."""
+    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None) -> Fitted:
+        """Fit ``frames`` (T, C, H, W) on the engine's device; deterministic for a given seed.
+
+        Channels 0-2 are RGB in [0, 1]. For Inpaint, C is 4 and channel 3 is 1 where a pixel is unknown
+        (to be filled): those pixels must not influence the fit. ``checkpoint`` (None: no disk cache)
+        is where the fit saves its progress and resumes from (``vsinr.fitting.save_checkpoint``)."""
         ...
 
     def render(self, fitted: Fitted, frames: torch.Tensor, times: Sequence[float], out: Sequence[torch.Tensor]) -> None:

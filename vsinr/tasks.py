@@ -26,7 +26,7 @@ class UsageError(ValueError):
 @dataclass(frozen=True)
 class Arg:
     name: str
-    type: str  # VapourSynth argument type: int, float, data, int[]
+    type: str  # VapourSynth argument type: int, float, data, int[]; vnode arguments are required clips
     default: Any
     doc: str = ""
 
@@ -83,6 +83,16 @@ FUNCTIONS: dict[str, FunctionDef] = {
         (
             Arg("method", "data", "", "empty: the best installed method"),
             *_COMMON[:4],
+        ),
+    ),
+    "inpaint": FunctionDef(
+        "Inpaint",
+        "inpaint",
+        (
+            Arg("mask", "vnode", None, "GRAY clip, non-zero where pixels are filled; as long as the clip, or 1 frame for all"),
+            Arg("method", "data", "", "empty: the best installed method"),
+            *_COMMON[:2],
+            _COMMON[4],
         ),
     ),
 }
@@ -143,13 +153,15 @@ def method_params(methods: list[MethodSpec]) -> list[Param]:
 def signature(fn: FunctionDef, methods: list[MethodSpec]) -> str:
     """The VapourSynth argument string of ``fn`` with the extra parameters of ``methods``."""
     base = {arg.name for arg in fn.args}
-    entries = ["clip:vnode"] + [f"{arg.name}:{arg.type}:opt" for arg in fn.args]
+    entries = ["clip:vnode"] + [f"{arg.name}:{arg.type}" + ("" if arg.type == "vnode" else ":opt") for arg in fn.args]
     entries += [f"{p.name}:{p.type}:opt" for p in method_params(methods) if p.name not in base]
     return ";".join(entries) + ";"
 
 
 def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
-    """Validate a call of ``fn`` on ``clip`` with the arguments the user gave; choose the method."""
+    """Validate a call of ``fn`` on ``clip`` with the arguments the user gave; choose the method.
+
+    Clip arguments (Inpaint's ``mask``) are given as their ``ClipInfo``."""
     args = {arg.name: arg.default for arg in fn.args} | dict(given)
 
     if clip.format_name not in ("RGBS", "RGBH"):
@@ -158,6 +170,8 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
     if clip.width <= 0 or clip.height <= 0:
         raise UsageError("the clip has a variable frame size; make it constant first (e.g. core.resize.Bicubic)")
 
+    if fn.task == "inpaint":
+        _check_mask(args["mask"], clip)
     sscale = _scale(args.get("sscale", 1.0), "sscale", minimum=None)
     tname = "tscale" if "tscale" in args else "factor"  # functions without either keep the rate
     fps_num, fps_den = int(args.get("fps_num", 0)), int(args.get("fps_den", 1))
@@ -203,11 +217,11 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         if problem:
             raise UsageError(problem)
 
-    tile = [int(t) for t in args["tile"]]
+    tile = [int(t) for t in args.get("tile", [])]
     if len(tile) > 2 or any(t < 0 for t in tile):
         raise UsageError(f"tile takes [width] or [width, height] of non-negative sizes, got {tile}")
     tile_hw = (tile[-1], tile[0]) if tile else (0, 0)
-    overlap = int(args["tile_overlap"])
+    overlap = int(args.get("tile_overlap", -1))
     if overlap < -1:
         raise UsageError(f"tile_overlap must be ≥ 0 (or -1 for the method's minimum), got {overlap}")
 
@@ -228,6 +242,52 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         params=tuple(sorted(params.items())),
         native_resize=method.native_resize(params) if method.native_resize and sscale != 1 else None,
     )
+
+
+def _check_mask(mask: ClipInfo, clip: ClipInfo) -> None:
+    if not mask.format_name.lower().startswith("gray"):
+        shown = mask.format_name or "of variable format"
+        raise UsageError(
+            f"the mask is {shown}, but it must be GRAY (non-zero where pixels are filled); e.g. "
+            "core.std.ShufflePlanes(mask, 0, vs.GRAY) or core.std.BlankClip(clip, format=vs.GRAY8)"
+        )
+    if (mask.width, mask.height) != (clip.width, clip.height):
+        raise UsageError(
+            f"the mask is {mask.width}x{mask.height} but the clip is {clip.width}x{clip.height}; resize the mask "
+            "with core.resize.Point"
+        )
+    if mask.num_frames not in (1, clip.num_frames):
+        raise UsageError(
+            f"the mask has {mask.num_frames} frames and the clip {clip.num_frames}; give one mask frame per clip "
+            "frame, or a single frame for all"
+        )
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """A validated ``Decode(path)`` call: the codec method that reads the file, and the device."""
+
+    method: MethodSpec
+    path: str
+    device: str
+
+
+def plan_decode(path: str, method: str = "", device: str = "auto") -> DecodePlan:
+    """Validate ``Decode``'s arguments; the method is the named codec or the one whose suffix the file has."""
+    codecs = {m.name: m for m in plugins.methods().values() if m.codec is not None}
+    if not path:
+        raise UsageError("give the path of a file written by vsinr encode")
+    if method:
+        if method not in codecs:
+            raise UsageError(f"{method!r} is not an installed neural codec (codecs: {', '.join(codecs) or 'none'})")
+        chosen = codecs[method]
+    else:
+        by_suffix = [m for m in codecs.values() if path.lower().endswith(m.codec().suffix)]  # type: ignore[misc]
+        if not by_suffix and len(codecs) != 1:
+            suffixes = ", ".join(m.codec().suffix for m in codecs.values())  # type: ignore[misc]
+            raise UsageError(f"{path!r} has none of the codecs' suffixes ({suffixes}); name the codec with method=")
+        chosen = by_suffix[0] if by_suffix else next(iter(codecs.values()))
+    return DecodePlan(chosen, path, device)
 
 
 def _choose(fn: FunctionDef, name: str, sscale: Fraction, tscale: Fraction) -> MethodSpec:

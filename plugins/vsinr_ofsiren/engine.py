@@ -15,11 +15,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from vsinr import fitting
 from vsinr_ofsiren.flow import pairs, velocities
 from vsinr_ofsiren.siren import Siren
 
@@ -223,10 +225,11 @@ def _normalise(value: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> to
 
 
 def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
-        log: Callable[[str], None] = lambda text: None, chunk: Chunk | None = None
+        log: Callable[[str], None] = lambda text: None, chunk: Chunk | None = None, checkpoint: Path | None = None,
         ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Fit the SIRENs to ``frames`` (T, 3, H, W) in [0, 1]; returns their state and configuration.
-    ``chunk``: the frames' ``Chunk`` on ``device`` with ``settings.base``, when the caller has one."""
+    ``chunk``: the frames' ``Chunk`` on ``device`` with ``settings.base``, when the caller has one.
+    ``checkpoint``: saved at every progress report and resumed from (``vsinr.fitting``)."""
     dev = torch.device(device)
     count, _, height, width = frames.shape
     bad = [i for i in range(count) if not torch.isfinite(frames[i]).all()]
@@ -246,13 +249,14 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
     if chunk is None:
         chunk = Chunk(frames, dev, settings.base)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
+    tag = fitting.checkpoint_tag([asdict(settings), seed], frames)
+    first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, net, optimizer, generator, log)
     report = max(1, settings.steps // 10)
     per_patch = max(32, settings.batch // len(patches))
     shape = (len(patches), per_patch)
     y0, y1, x0, x1 = (patches[:, i : i + 1].expand(shape) for i in range(4))
     with _tf32(dev):
-        for step in range(settings.steps):
+        for step in range(first, settings.steps):
             between = torch.rand(shape, generator=generator) < settings.between
             tau = torch.randint(0, count, shape, generator=generator).float()
             tau = torch.where(between, torch.rand(shape, generator=generator) * (count - 1), tau)
@@ -286,13 +290,16 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
                                "lower lr or use preset='fast'")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            for group in optimizer.param_groups:  # a cosine from the step count (resumable)
+                group["lr"] = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
             optimizer.step()
-            schedule.step()
             if (step + 1) % report == 0 or step + 1 == settings.steps:
+                if checkpoint is not None:
+                    fitting.save_checkpoint(checkpoint, tag, step + 1, net, optimizer, generator)
                 elapsed = time.monotonic() - started
                 psnr = f", observed PSNR {-10 * math.log10(max(data.item() / 4, 1e-12)):.2f} dB" if settings.base == "none" else ""
                 log(f"step {step + 1}/{settings.steps}, loss {loss.item():.5f}{psnr}, {elapsed:.0f} s, "
-                    f"about {elapsed / (step + 1) * (settings.steps - step - 1):.0f} s left")
+                    f"about {elapsed / (step + 1 - first) * (settings.steps - step - 1):.0f} s left")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise FitError("fitting produced non-finite weights; lower lr or use preset='fast'")
@@ -402,9 +409,12 @@ class OFSirenEngine:
         while len(self._ready) > self.READY:
             self._ready.popitem(last=False)
 
-    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None
+            ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        if frames.shape[1] != 3:
+            raise ValueError("ofsiren fits RGB frames (3 channels)")
         chunk = Chunk(frames, torch.device(self.device), self.settings.base)
-        state, config = fit(frames, self.settings, self.device, seed, log, chunk=chunk)
+        state, config = fit(frames, self.settings, self.device, seed, log, chunk=chunk, checkpoint=checkpoint)
         self._keep(state, config, chunk)  # rendering it needs the same flow: no second DIS pass
         return state, config
 

@@ -1,6 +1,8 @@
 """snerv: SNeRV (Kim et al., ECCV 2024), a clip stored as small per-frame embeddings of its wavelet low
 band and a decoder that restores the high bands; fitted per clip.
 
+- ``core.vsinr.Inpaint(clip, mask, method="snerv")``: fits each chunk with the loss masked where the
+  mask is non-zero and fills those pixels from the representation; the others stay exact.
 - ``vsinr encode IN -o OUT.vsnerv --size 1.5M``: the neural codec (fit, optional pruning, 8-bit decoder
   and 6-bit embeddings, entropy coding, a checksummed container); ``vsinr decode OUT.vsnerv -o out.mkv``.
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vsinr.hookspecs import hookimpl
-from vsinr.methods import EngineRequest, MethodSpec
+from vsinr.methods import CACHE, EngineRequest, MethodSpec, Param, TaskSupport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -51,15 +53,36 @@ class SNeRVCodec:
         return open_file(path, device)
 
 
+SIZES = ("0.35M", "0.75M", "1.5M", "3M")
+
+
 def _load(request: EngineRequest) -> Any:
-    raise ValueError("snerv serves no filter yet; use vsinr encode / vsinr decode")
+    from vsinr_snerv.engine import SNeRVEngine
+
+    params = dict(request.params)
+    chunk, overlap, epochs = int(params["chunk"]), int(params["overlap"]), int(params["epochs"])
+    if chunk < 1:
+        raise ValueError(f"chunk={chunk}: give at least 1 frame (32 by default)")
+    if not 0 <= overlap < chunk:
+        raise ValueError(f"overlap={overlap} must be from 0 to chunk-1 ({chunk - 1})")
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs}: give at least 1")
+    return SNeRVEngine(str(params["size"]), epochs, request.device, chunk, overlap, __version__)
 
 
 SPEC = MethodSpec(
     name="snerv",
     version=__version__,
-    summary="SNeRV: wavelet-split neural representation fitted per clip; a neural video codec (vsinr encode)",
-    tasks={},
+    summary="SNeRV: wavelet-split neural representation fitted per clip; in-painting, and a neural video codec "
+            "(vsinr encode)",
+    tasks={"inpaint": TaskSupport(priority=10, sscales=(Fraction(1),))},
+    params=(
+        Param(name="size", type="data", default="0.75M", doc="model size per chunk", choices=SIZES),
+        Param(name="epochs", type="int", default=150, doc="fitting passes over a chunk's frames (the paper: 300)"),
+        Param(name="chunk", type="int", default=32, doc="frames fitted together"),
+        Param(name="overlap", type="int", default=4, doc="frames shared by consecutive chunks, blended"),
+        CACHE,
+    ),
     load=_load,
     codec=SNeRVCodec,
 )

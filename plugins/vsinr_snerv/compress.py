@@ -57,8 +57,10 @@ def encode(frames: torch.Tensor, fps: Fraction, path: Path, *, size: str | float
     ``prune_share`` > 0 zeroes that share of the decoder weights by magnitude after fitting and
     fine-tunes ``finetune`` epochs with them held at zero (the paper uses 10%).
     """
+    # the fit's checkpoint lies beside the output, so an interrupted encode resumes when run again
+    checkpoint = path.with_name(f".{path.name}.fitting.safetensors")
     state, config = fit_clip(frames, size=size, epochs=epochs, prune_share=prune_share, finetune=finetune,
-                             device=device, seed=seed, log=log)
+                             device=device, seed=seed, log=log, checkpoint=checkpoint)
     model = decoder_from(state, SNeRV(config))
     fitted = _mean_psnr((render(model, state, i).clamp(0, 1) for i in range(len(frames))), frames)
     write(path, state, config, fps)
@@ -70,20 +72,31 @@ def encode(frames: torch.Tensor, fps: Fraction, path: Path, *, size: str | float
 
 
 def fit_clip(frames: torch.Tensor, *, size: str | float, epochs: int, prune_share: float = 0.0, finetune: int = 0,
-             device: str = "cpu", seed: int = 1, log: Callable[[str], None] = lambda text: None
+             device: str = "cpu", seed: int = 1, log: Callable[[str], None] = lambda text: None,
+             known: torch.Tensor | None = None, checkpoint: Path | None = None,
              ) -> tuple[dict[str, torch.Tensor], Config]:
-    """The fitted (unquantised) representation of ``frames`` and its configuration."""
+    """The fitted (unquantised) representation of ``frames`` and its configuration.
+
+    ``known`` (T, 1, H, W) masks the fit (in-painting); ``checkpoint`` (a ``.safetensors`` path) makes it
+    resumable (``fit.fit``), and is removed once the representation is made."""
     count, _, height, width = frames.shape
     config = sized(height, width, count, size)
     torch.manual_seed(seed)
     model = SNeRV(config)
     log(f"SNeRV-B fc_dim {config.fc_dim}, strides {config.strides}, embeddings {config.embed_size}, {count} frames")
-    fit(model, frames, Schedule(epochs=epochs), device, seed, log=log)
+    stages = [checkpoint]
+    fit(model, frames, Schedule(epochs=epochs), device, seed, known=known, log=log, checkpoint=checkpoint)
     if prune_share > 0:
         keep = prune(model, prune_share)
         if finetune > 0:
-            fit(model, frames, Schedule(epochs=finetune, lr=1e-4, warmup=0.0), device, seed + 1, log=log, keep=keep)
-    return representation(model.cpu(), frames), config
+            stages.append(None if checkpoint is None else checkpoint.with_suffix(".finetune.safetensors"))
+            fit(model, frames, Schedule(epochs=finetune, lr=1e-4, warmup=0.0), device, seed + 1, known=known, log=log,
+                keep=keep, checkpoint=stages[-1])
+    state = representation(model.cpu(), frames, known)
+    for path in stages:
+        if path is not None:
+            path.unlink(missing_ok=True)
+    return state, config
 
 
 def write(path: Path, state: dict[str, torch.Tensor], config: Config, fps: Fraction) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from vsinr import fitting
 from vsinr_snerv.model import SNeRV, normalise
 
 
@@ -82,10 +84,16 @@ def filled(frames: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
 
 def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, seed: int,
         known: torch.Tensor | None = None, log: Callable[[str], None] = lambda text: None,
-        frame_loss: Callable[[int, float], None] | None = None, keep: dict[str, torch.Tensor] | None = None) -> None:
+        frame_loss: Callable[[int, float], None] | None = None, keep: dict[str, torch.Tensor] | None = None,
+        checkpoint: Path | None = None) -> None:
     """Fit ``model`` in place to ``frames`` (T, 3, H, W) in [0, 1], one frame per step, ``schedule.epochs``
     passes. ``known`` (T, 1, H, W), 1 where a pixel is known, masks the loss (in-painting). ``keep``
-    holds 0/1 masks of pruned parameters (by name), which stay zero."""
+    holds 0/1 masks of pruned parameters (by name), which stay zero.
+
+    With a ``checkpoint`` path, the model, Adam's moments and the shuffling state are saved there
+    (atomically) at every progress report and at the end; a later call with the same arguments resumes
+    from it and ends with the very weights an uninterrupted fit gives. The caller removes it when done.
+    """
     dev = torch.device(device)
     if not torch.isfinite(frames).all():
         raise FitError("the frames to fit hold non-finite (NaN or infinite) pixels; clean the source first")
@@ -103,10 +111,11 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
             return 0.1 + 0.9 * t / schedule.warmup
         return 0.5 * (1 + math.cos(math.pi * (t - schedule.warmup) / (1 - schedule.warmup)))
 
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
-    started, step = time.monotonic(), 0
+    tag = _fit_tag(model, frames, weights, schedule, seed, keep)
+    first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, model, optimizer, generator, log)
+    started, step = time.monotonic(), first * len(frames)
     report = max(1, schedule.epochs // 10)
-    for epoch in range(schedule.epochs):
+    for epoch in range(first, schedule.epochs):
         squared = 0.0
         for index in torch.randperm(len(frames), generator=generator).tolist():
             frame = frames[index : index + 1].to(dev)
@@ -121,8 +130,9 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
+            for group in optimizer.param_groups:  # set from the step count, so a resumed fit continues exactly
+                group["lr"] = schedule.lr * rate(step)
             optimizer.step()
-            lr_schedule.step()
             if keep:
                 with torch.no_grad():
                     for name, parameter in model.named_parameters():
@@ -136,11 +146,21 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
             if frame_loss is not None:
                 frame_loss(index, loss.item())
         if (epoch + 1) % report == 0 or epoch + 1 == schedule.epochs:
+            if checkpoint is not None:
+                fitting.save_checkpoint(checkpoint, tag, epoch + 1, model, optimizer, generator)
             elapsed = time.monotonic() - started
+            done = epoch + 1 - first
             psnr = -10 * math.log10(max(squared / len(frames), 1e-12))
             log(f"epoch {epoch + 1}/{schedule.epochs}, PSNR {psnr:.2f} dB, {elapsed:.0f} s, "
-                f"about {elapsed / (epoch + 1) * (schedule.epochs - epoch - 1):.0f} s left")
+                f"about {elapsed / done * (schedule.epochs - epoch - 1):.0f} s left")
     model.eval()
+
+
+def _fit_tag(model: SNeRV, frames: torch.Tensor, weights: torch.Tensor | None, schedule: Schedule, seed: int,
+             keep: dict[str, torch.Tensor] | None) -> str:
+    """What a checkpoint must match to be resumed: the frames, mask, model, schedule, seed and pruning."""
+    settings = [model.config.to_json(), asdict(schedule), seed, sorted(keep or {})]
+    return fitting.checkpoint_tag(settings, frames, weights, *(keep or {}).values())
 
 
 @torch.no_grad()

@@ -1,0 +1,316 @@
+"""SNeRV-T: SNeRV with temporal embeddings of the neighbouring frames, fitted per clip to interpolate frames.
+
+Architecture as in the facts sheet §4 (our own code): the main ConvNeXt encoder gives a frame's 16-channel
+embedding; two separate ConvNeXt encoders (widths 64…64, 3) give 3-channel embeddings of the "previous" and
+the "next" stream; a shared decoder (Conv1×1, GELU, transposed convs with kernel = stride) brings those to
+the resolution of up-block 1's output. Up-blocks 0 and 1 are 2D blocks, 2 to 4 are temporal up-sampling
+blocks (full Conv3d 3×3×3 on the stacked [prev, cur, next]; the last reduces T 3→1), then the fusion unit,
+the LL head and the three high-band heads of SNeRV-B, and the inverse Haar transform.
+
+Interpolation convention (ours; the official code instead runs the encoder on the real unseen frame):
+- The clip's frames are the observed frames. The temporal embeddings of frame t come from its neighbours
+  only, never from frame t: the previous stream encodes the normalised LL of frame t-1, the next stream
+  that of frame t+1, mirrored at the ends (frame 0's previous is frame 1, the last frame's next is last-1).
+- A time t+s between frames (0 < s < 1) has no frame: its main embedding and [min, max] are the linear
+  interpolation of frames t's and t+1's, its previous stream is frame t and its next stream frame t+1.
+- Fitting teaches the decoder that case: with probability ``hold`` per step, a frame t with both
+  neighbours in the clip is decoded "held out", from the average of frames t-1's and t+1's main
+  embeddings and norms with streams t-1 and t+1 (what rendering at t would use if t were missing), and
+  the loss is still against the real frame t. Otherwise frame t uses its own main embedding.
+- Normalisation: each frame's LL by its own [min, max] (simpler than the official joint min/max over
+  t-1, t, t+1; the LL-loss target then uses the same norms the decoder de-normalises with).
+"""
+
+from __future__ import annotations
+
+import math
+import time as clock
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsinr_snerv.fit import FitError, Schedule, fusion, pad
+from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, _pair, normalise, plan, widths
+from vsinr_snerv.wavelet import dwt, idwt
+
+T_EMBED = 3  # channels of each temporal stream's embedding
+T_DIMS = 64  # width of the temporal encoders' stages but the last
+
+
+@dataclass(frozen=True)
+class TConfig:
+    """Everything the SNeRV-T model's shape depends on."""
+
+    fc_dim: int
+    strides: tuple[int, ...]  # five main strides, largest first (model.plan)
+    embed_size: tuple[int, int]  # (h, w) of a main embedding
+    size: tuple[int, int]  # (height, width) of the clip
+    padded: tuple[int, int]  # (height, width) the model works at
+    t_strides: tuple[int, ...]  # temporal encoders' strides
+    t_repeats: tuple[int, ...]  # the temporal-embedding decoder's transposed-conv strides
+    t_embed_size: tuple[int, int]  # (h, w) of one stream's embedding
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict) -> TConfig:
+        return TConfig(fc_dim=int(data["fc_dim"]), strides=tuple(int(s) for s in data["strides"]),
+                       embed_size=_pair(data["embed_size"]), size=_pair(data["size"]), padded=_pair(data["padded"]),
+                       t_strides=tuple(int(s) for s in data["t_strides"]),
+                       t_repeats=tuple(int(s) for s in data["t_repeats"]), t_embed_size=_pair(data["t_embed_size"]))
+
+
+def _primes(n: int) -> list[int]:
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return sorted(out, reverse=True)
+
+
+def tconfig_for(height: int, width: int, fc_dim: int, emb_size: int = 20) -> TConfig:
+    """The SNeRV-T configuration for ``height`` × ``width`` frames.
+
+    The main strides s come from ``model.plan``. Up-block 1's output is at U = LL / (s2·s3·s4). A stream's
+    embedding is at U / R, and the temporal decoder brings it back with transposed convs whose strides
+    multiply to R; so the temporal encoders' strides multiply to s2·s3·s4·R. R is the divisor of both sides
+    of U, made of factors 2, 3 and 5, whose embedding's smaller side comes closest to ``emb_size`` (ties: the
+    larger R); the repeats are R's prime factors, largest first, and the encoder strides are s2, s3, s4
+    (1s dropped) and R's factors, largest first, the two smallest merged while there are more than five
+    (a single stride 1 if none). Bunny emb 20 gives [2,2,2,2] and repeats [2] (3×20×40), UVG [3,2,2,2] / [2],
+    480×960 emb 10 [3,2,2,2] / [3] (10×20), as the official code; other settings may split the same
+    product into different stages (the encoders are not stored, so only their cost differs).
+    """
+    strides, (eh, ew), padded = plan(height, width)
+    uh, uw = eh * strides[0] * strides[1], ew * strides[0] * strides[1]
+    g = math.gcd(uh, uw)
+    candidates = [r for r in range(1, g + 1) if g % r == 0 and all(p <= 5 for p in _primes(r))]
+    ratio = min(candidates, key=lambda r: (abs(min(uh, uw) / r - emb_size), -r))
+    repeats = _primes(ratio)
+    t_strides = sorted([s for s in strides[2:] if s > 1] + repeats, reverse=True)
+    while len(t_strides) > 5:
+        t_strides = sorted([*t_strides[:-2], t_strides[-2] * t_strides[-1]], reverse=True)
+    return TConfig(fc_dim=fc_dim, strides=strides, embed_size=(eh, ew), size=(height, width), padded=padded,
+                   t_strides=tuple(t_strides) or (1,), t_repeats=tuple(repeats),
+                   t_embed_size=(uh // ratio, uw // ratio))
+
+
+class Block2d(nn.Module):
+    """Transposed conv (kernel = stride) to u, then u + LReLU(conv3×3(LReLU(conv3×3(u)))) through 2c channels."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cout, stride, stride=stride)
+        self.a = nn.Conv2d(cout, 2 * cout, 3, padding=1)
+        self.b = nn.Conv2d(2 * cout, cout, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.up(x)
+        return u + F.leaky_relu(self.b(F.leaky_relu(self.a(u), 0.1)), 0.1)
+
+
+class TUB(nn.Module):
+    """Temporal up-sampling block: one transposed conv per stream, Conv3d 3×3×3 on the [prev, cur, next]
+    stack with a residual; the last block has no temporal padding in its second conv (T 3→1)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, last: bool):
+        super().__init__()
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(cin, cout, stride, stride=stride) for _ in range(3))
+        self.a = nn.Conv3d(cout, 2 * cout, 3, padding=1)
+        self.b = nn.Conv3d(2 * cout, cout, 3, padding=(0 if last else 1, 1, 1))
+        self.last = last
+
+    def forward(self, streams: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        u = torch.stack([up(x) for up, x in zip(self.ups, streams, strict=True)], dim=2)  # (N, c, 3, h, w)
+        y = F.leaky_relu(self.b(F.leaky_relu(self.a(u), 0.1)), 0.1)
+        if self.last:
+            return (y[:, :, 0] + u[:, :, 1],)
+        return tuple((y + u).unbind(2))  # prev, cur, next
+
+
+class TDecoder(nn.Module):
+    """What the facts count as SNeRV-T's decoder: main fc, temporal-embedding decoder, 2D blocks, TUBs,
+    fusion unit and high-band heads (not the encoders, not the LL head)."""
+
+    def __init__(self, config: TConfig):
+        super().__init__()
+        c, s = widths(config.fc_dim), config.strides
+        self.fc = nn.Conv2d(EMBED, config.fc_dim, 1)
+        self.t_fc = nn.Conv2d(T_EMBED, c[1], 1)
+        self.t_ups = nn.ModuleList(nn.ConvTranspose2d(c[1], c[1], r, stride=r) for r in config.t_repeats)
+        self.blocks = nn.ModuleList([Block2d(config.fc_dim, c[0], s[0]), Block2d(c[0], c[1], s[1])])
+        self.tubs = nn.ModuleList(TUB(c[i - 1], c[i], s[i], i == 4) for i in (2, 3, 4))
+        self.fuse_a = Fuse(c[2], c[3], c[3], s[3])  # the official code hard-wires stride 2 here
+        self.fuse_b = Fuse(c[3], c[4], c[4], s[4])
+        self.high = nn.ModuleList(HighHead(c[4]) for _ in range(3))
+
+    def forward(self, main: torch.Tensor, temporal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.gelu(self.fc(main))
+        for block in self.blocks:
+            x = block(x)
+        # previous and next streams share the temporal decoder: run them as one batch
+        y = F.gelu(self.t_fc(torch.cat(temporal.split(T_EMBED, dim=1), 0)))
+        for up in self.t_ups:
+            y = up(y)
+        previous, following = y.chunk(2, 0)
+        streams, features = (previous, x, following), []
+        for tub in self.tubs:
+            streams = tub(streams)
+            features.append(streams[1] if len(streams) == 3 else streams[0])
+        fused = self.fuse_b(self.fuse_a(features[0], features[1]), features[2])
+        return fused, torch.stack([head(fused) for head in self.high], dim=2)
+
+
+def _mirror(index: int, length: int) -> int:
+    if index < 0:
+        index = -index
+    elif index >= length:
+        index = 2 * (length - 1) - index
+    return min(max(index, 0), length - 1)  # a one-frame clip is its own neighbour
+
+
+def sources(length: int, time: float, held_out: bool = False) -> tuple[int, int, float, int, int]:
+    """Which frames a ``time`` in [0, length-1] is decoded from: (a, b, s, prev, next) — main embedding and
+    norms (1-s)·a + s·b, temporal streams from frames prev and next (see the module docstring)."""
+    if not 0 <= time <= length - 1:
+        raise ValueError(f"time {time} is outside the clip's [0, {length - 1}]")
+    t = math.floor(time)
+    s = float(time - t)
+    if s > 0:
+        return t, t + 1, s, t, t + 1
+    if held_out and 0 < t < length - 1:
+        return t - 1, t + 1, 0.5, t - 1, t + 1
+    return t, t, 0.0, _mirror(t - 1, length), _mirror(t + 1, length)
+
+
+class SNeRVT(nn.Module):
+    """The SNeRV-T model of one clip: main and temporal encoders (fitting only), decoder, LL head."""
+
+    def __init__(self, config: TConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config.strides)
+        dims = (T_DIMS,) * (len(config.t_strides) - 1) + (T_EMBED,)
+        self.t_encoders = nn.ModuleList(Encoder(config.t_strides, dims) for _ in range(2))  # previous, next
+        self.decoder = TDecoder(config)
+        self.head = nn.Conv2d(widths(config.fc_dim)[-1], 3, 3, padding=1)
+
+    def analyse(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Frames (T, 3, H, W) → padded LL, high bands and per-frame [min, max] of LL (T, 2)."""
+        low, high = dwt(pad(frames.float(), self.config.padded))
+        flat = low.flatten(1)
+        return low, high, torch.stack([flat.amin(1), flat.amax(1)], 1)
+
+    def embed(self, low: torch.Tensor, norms: torch.Tensor, time: float, held_out: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder's inputs at ``time`` from the clip's LL and norms (``analyse``): main embedding
+        (1, 16, h, w), temporal embedding (1, 6, th, tw) = [previous stream, next stream], norms (1, 2)."""
+        device = next(self.parameters()).device
+        a, b, s, prev, nxt = sources(len(low), time, held_out)
+        pair = [a] if s == 0 else [a, b]
+        main = self.encoder(normalise(low[pair].to(device), norms[pair].to(device)))
+        weights = torch.tensor([1 - s, s][: len(pair)], device=device)
+        main = (main * weights.view(-1, 1, 1, 1)).sum(0, keepdim=True)
+        norm = (norms[pair].to(device) * weights.view(-1, 1)).sum(0, keepdim=True)
+        streams = [enc(normalise(low[[i]].to(device), norms[[i]].to(device)))
+                   for enc, i in zip(self.t_encoders, (prev, nxt), strict=True)]
+        return main, torch.cat(streams, 1), norm
+
+    def decode(self, main: torch.Tensor, temporal: torch.Tensor, norms: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Embeddings and [min, max] → padded frames (N, 3, H, W) unclamped, normalised LL, high bands."""
+        fused, high = self.decoder(main, temporal)
+        unit = 0.5 * torch.tanh(self.head(fused)) + 0.5
+        low = unit * (norms[:, 1] - norms[:, 0]).view(-1, 1, 1, 1) + norms[:, 0].view(-1, 1, 1, 1)
+        return idwt(low, high), unit, high
+
+
+def t_schedule(epochs: int = 300) -> Schedule:
+    """The official SNeRV-T schedule: 20% warm-up (B uses 10%)."""
+    return Schedule(epochs=epochs, warmup=0.2)
+
+
+def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, seed: int,
+          log: Callable[[str], None] | None = None, hold: float = 0.5) -> list[float]:
+    """Fit ``model`` in place to ``frames`` (T, 3, H, W) in [0, 1], one frame per step, with held-out style
+    samples at probability ``hold``; returns each epoch's mean loss."""
+    if not torch.isfinite(frames).all():
+        raise FitError("the frames to fit hold non-finite (NaN or infinite) pixels; clean the source first")
+    dev = torch.device(device)
+    model.to(dev).train()
+    low, high, norms = model.analyse(frames)
+    padded = pad(frames.float(), model.config.padded)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    total = max(1, schedule.epochs * len(frames))
+
+    def rate(step: int) -> float:
+        t = step / total
+        if t < schedule.warmup:
+            return 0.1 + 0.9 * t / schedule.warmup
+        return 0.5 * (1 + math.cos(math.pi * (t - schedule.warmup) / (1 - schedule.warmup)))
+
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    started, losses = clock.monotonic(), []
+    report = max(1, schedule.epochs // 10)
+    for epoch in range(schedule.epochs):
+        squared = summed = 0.0
+        for t in torch.randperm(len(frames), generator=generator).tolist():
+            held = bool(torch.rand(1, generator=generator).item() < hold)
+            main, temporal, norm = model.embed(low, norms, float(t), held_out=held)
+            out, unit, high_hat = model.decode(main, temporal, norm)
+            frame = padded[t : t + 1].to(dev)
+            # the LL target uses the norms the decoder de-normalises with (interpolated ones when held out)
+            target = normalise(low[t : t + 1].to(dev), norm).clamp(0, 1)
+            loss = (fusion(out, frame) + fusion(unit, target)
+                    + fusion(high_hat.flatten(1, 2), high[t : t + 1].to(dev).flatten(1, 2)))
+            if not torch.isfinite(loss):
+                raise FitError(f"fitting diverged at epoch {epoch + 1} (non-finite loss); lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
+            optimizer.step()
+            lr_schedule.step()
+            summed += loss.item()
+            squared += float(((out.detach() - frame) ** 2).mean())
+        losses.append(summed / len(frames))
+        if log is not None and ((epoch + 1) % report == 0 or epoch + 1 == schedule.epochs):
+            psnr = -10 * math.log10(max(squared / len(frames), 1e-12))
+            log(f"epoch {epoch + 1}/{schedule.epochs}, loss {losses[-1]:.4f}, PSNR {psnr:.2f} dB, "
+                f"{clock.monotonic() - started:.0f} s")
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def render_t(model: SNeRVT, frames: torch.Tensor, time: float, held_out: bool = False) -> torch.Tensor:
+    """The frame (3, H, W) at any ``time`` in [0, T-1] of the clip ``frames`` (T, 3, H, W), unclamped, on
+    the model's device; ``held_out`` renders an integer time as if its frame were missing."""
+    model.eval()
+    a, b, _, prev, nxt = sources(len(frames), time, held_out)
+    used = sorted({a, b, prev, nxt})
+    low, _, norms = model.analyse(frames[used])  # only the frames the time depends on
+    full = low.new_zeros((len(frames), *low.shape[1:]))
+    full_norms = norms.new_zeros(len(frames), 2)
+    full[used], full_norms[used] = low, norms
+    out, _, _ = model.decode(*model.embed(full, full_norms, time, held_out))
+    height, width = model.config.size
+    return out[0, :, :height, :width]
+
+
+def t_decoder_parameters(config: TConfig) -> int:
+    """Parameters the facts count as SNeRV-T's decoder (``TDecoder``), built on the meta device."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in TDecoder(config).parameters())
+
+
+def t_total_parameters(config: TConfig, frames: int) -> int:
+    """Decoder + per frame: main embedding, [min, max] and the two temporal streams."""
+    (eh, ew), (th, tw) = config.embed_size, config.t_embed_size
+    return t_decoder_parameters(config) + frames * (EMBED * eh * ew + 2 + 2 * T_EMBED * th * tw)
