@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["__version__", "denoise", "interpolate", "stvsr"]
+__all__ = ["__version__", "decode", "denoise", "inpaint", "interpolate", "stvsr"]
 
 
 def _namespace() -> Any:
@@ -49,6 +49,16 @@ def denoise(clip: vs.VideoNode, **kwargs: Any) -> vs.VideoNode:
     """Restoration of noisy or JPEG-damaged video at the source size and rate (e.g. method="zsm",
     degradation="noise")."""
     return _namespace().Denoise(clip, **kwargs)
+
+
+def inpaint(clip: vs.VideoNode, mask: vs.VideoNode, **kwargs: Any) -> vs.VideoNode:
+    """Fill the pixels where the GRAY ``mask`` clip is non-zero (e.g. method="snerv"); the others stay exact."""
+    return _namespace().Inpaint(clip, mask, **kwargs)
+
+
+def decode(path: str, **kwargs: Any) -> vs.VideoNode:
+    """The clip stored in a neural-codec file written by ``vsinr encode`` (RGBS, any frame in any order)."""
+    return _namespace().Decode(str(path), **kwargs)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ _FORMAT_NAMES = {(V.CF_RGB, V.ST_FLOAT, 32): "RGBS", (V.CF_RGB, V.ST_FLOAT, 16):
 
 # Module-level so the callbacks outlive every core that may call them.
 _lock = threading.Lock()
-_filters: dict[int, _Filter] = {}
+_filters: dict[int, _Filter | _DecodeFilter] = {}
 _next_id = itertools.count(1)
 _functions: list[tasks.FunctionDef] = []
 
@@ -46,6 +46,10 @@ def register(plugin: int, vspapi: int) -> None:
             index = _functions.index(fn) + 1
         papi.registerFunction(
             fn.name.encode(), tasks.signature(fn, methods).encode(), b"clip:vnode;", _CREATE, index, plugin
+        )
+    if any(m.codec is not None for m in plugins.methods().values()):
+        papi.registerFunction(
+            b"Decode", b"path:data;method:data:opt;device:data:opt;", b"clip:vnode;", _CREATE_DECODE, 0, plugin
         )
     papi.registerFunction(
         b"Version", b"", b"version:data;path:data;methods:data[];", _VERSION, plugin, plugin
@@ -78,6 +82,37 @@ def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) ->
     finally:
         for node in nodes:
             api.freeNode(node)
+
+
+def _create_decode(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
+    """``Decode(path)``: a source filter that plays a file written by a neural codec (``vsinr encode``)."""
+    from pathlib import Path
+
+    from vsinr import devices
+
+    api = V.api(vsapi)
+    try:
+        given = {name: _read_data(api, in_map, name) for name in ("path", "method", "device")}
+        plan = tasks.plan_decode(given["path"] or "", given["method"] or "", given["device"] or "auto")
+        try:
+            device = devices.resolve_device(plan.device)
+            decoded = plan.method.codec().open(Path(plan.path), device)  # type: ignore[misc]
+        except ValueError as exc:  # a missing, foreign or damaged file; a device that is not there
+            raise tasks.UsageError(str(exc)) from None
+        _DecodeFilter(api, core, decoded).create(out_map)
+    except tasks.UsageError as exc:
+        api.mapSetError(out_map, f"Decode: {exc}".encode())
+    except Exception as exc:
+        api.mapSetError(out_map, f"Decode: internal error: {exc!r}\n{traceback.format_exc()}".encode())
+
+
+def _read_data(api: V.VSAPI, in_map: int, name: str) -> str | None:
+    err = C.c_int(0)
+    key = name.encode()
+    if api.mapNumElements(in_map, key) < 1:
+        return None
+    size = api.mapGetDataSize(in_map, key, 0, C.byref(err))
+    return C.string_at(api.mapGetData(in_map, key, 0, C.byref(err)), size).decode()
 
 
 def _version(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
@@ -335,6 +370,52 @@ class _Filter:
         self._free_nodes()
 
 
+class _DecodeFilter:
+    """``Decode``: frames of a neural-codec file, each decoded directly when asked for (random access)."""
+
+    def __init__(self, api: V.VSAPI, core: int, decoded: Any):
+        self.api, self.core, self.decoded = api, core, decoded
+        self.format = V.VSVideoFormat()
+        if not api.queryVideoFormat(C.byref(self.format), V.CF_RGB, V.ST_FLOAT, 32, 0, 0, core):
+            raise RuntimeError("VapourSynth has no RGBS format")
+
+    def create(self, out_map: int) -> None:
+        vi = V.VSVideoInfo()
+        vi.format = self.format
+        vi.width, vi.height, vi.numFrames = self.decoded.width, self.decoded.height, self.decoded.num_frames
+        fps = Fraction(self.decoded.fps)
+        vi.fpsNum, vi.fpsDen = fps.numerator, fps.denominator
+        with _lock:
+            key = next(_next_id)
+            _filters[key] = self
+        # unordered: one frame at a time, which is what one decoder on one device can do anyway
+        self.api.createVideoFilter(out_map, b"Decode", C.byref(vi), _DECODE_GET_FRAME, _FREE, V.FM_UNORDERED, None, 0,
+                                   key, self.core)
+
+    def frame(self, n: int) -> int:
+        import torch
+
+        api = self.api
+        with torch.inference_mode():
+            image = self.decoded.frame(n).to("cpu", torch.float32)
+        frame = api.newVideoFrame(C.byref(self.format), self.decoded.width, self.decoded.height, None, self.core)
+        try:
+            _planes(api, frame, np.float32, writable=True).copy_(image)
+            props = api.getFramePropertiesRW(frame)
+            fps = Fraction(self.decoded.fps)
+            api.mapSetInt(props, b"_DurationNum", fps.denominator, V.MA_REPLACE)
+            api.mapSetInt(props, b"_DurationDen", fps.numerator, V.MA_REPLACE)
+            api.mapSetInt(props, b"_Matrix", 0, V.MA_REPLACE)  # RGB
+            api.mapSetInt(props, b"_ColorRange", 0, V.MA_REPLACE)  # full range
+        except BaseException:
+            api.freeFrame(frame)
+            raise
+        return int(frame)
+
+    def free(self) -> None:
+        self.decoded = None
+
+
 class _Source:
     """A fetched source frame; its image is a tensor over the frame's own memory.
 
@@ -442,6 +523,19 @@ def _get_frame(n: int, reason: int, instance: int, frame_data: int, ctx: int, co
     return None
 
 
+def _decode_get_frame(n: int, reason: int, instance: int, frame_data: int, ctx: int, core: int, vsapi: int
+                      ) -> int | None:
+    filt = _filters.get(instance)
+    if filt is None or reason != V.AR_INITIAL:  # a source filter makes its frame on the first call
+        return None
+    try:
+        return filt.frame(n)  # type: ignore[call-arg, union-attr]
+    except Exception as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else f"{exc!r}\n{traceback.format_exc()}"
+        filt.api.setFilterError(f"Decode: frame {n}: {detail}".encode(), ctx)
+    return None
+
+
 def _free(instance: int, core: int, vsapi: int) -> None:
     with _lock:
         filt = _filters.pop(instance, None)
@@ -467,5 +561,7 @@ def _guard(fn: Callable[..., Any], fallback: Any = None) -> Callable[..., Any]:
 
 _CREATE = V.PublicFunction(_guard(_create))
 _VERSION = V.PublicFunction(_guard(_version))
+_CREATE_DECODE = V.PublicFunction(_guard(_create_decode))
 _GET_FRAME = V.FilterGetFrame(_guard(_get_frame))
+_DECODE_GET_FRAME = V.FilterGetFrame(_guard(_decode_get_frame))
 _FREE = V.FilterFree(_guard(_free))

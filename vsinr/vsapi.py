@@ -108,7 +108,7 @@ _VSAPI_MEMBERS: list[tuple[str, Any]] = [
     ("getFrameLength", P),
     ("getVideoFormatName", _fn(C.c_int, C.POINTER(VSVideoFormat), C.c_char_p)),
     ("getAudioFormatName", P),
-    ("queryVideoFormat", P),
+    ("queryVideoFormat", _fn(C.c_int, C.POINTER(VSVideoFormat), C.c_int, C.c_int, C.c_int, C.c_int, C.c_int, P)),
     ("queryAudioFormat", P),
     ("queryVideoFormatID", P),
     ("getVideoFormatByID", P),

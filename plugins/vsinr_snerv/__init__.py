@@ -3,6 +3,8 @@ band and a decoder that restores the high bands; fitted per clip.
 
 - ``core.vsinr.Inpaint(clip, mask, method="snerv")``: fits each chunk with the loss masked where the
   mask is non-zero and fills those pixels from the representation; the others stay exact.
+- ``core.vsinr.Interpolate(clip, 2, method="snerv")``: SNeRV-T fitted on the source frames renders the
+  times between them from their neighbours (``temporal`` says how).
 - ``vsinr encode IN -o OUT.vsnerv --size 1.5M``: the neural codec (fit, optional pruning, 8-bit decoder
   and 6-bit embeddings, entropy coding, a checksummed container); ``vsinr decode OUT.vsnerv -o out.mkv``.
 
@@ -67,7 +69,16 @@ def _load(request: EngineRequest) -> Any:
         raise ValueError(f"overlap={overlap} must be from 0 to chunk-1 ({chunk - 1})")
     if epochs < 1:
         raise ValueError(f"epochs={epochs}: give at least 1")
-    return SNeRVEngine(str(params["size"]), epochs, request.device, chunk, overlap, __version__)
+    size = str(params["size"])
+    try:
+        if size not in SIZES and float(size) <= 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"size={size!r} is neither one of {', '.join(SIZES)} nor a number of parameters") from None
+    hold = float(params["hold"])
+    if not 0 <= hold <= 1:
+        raise ValueError(f"hold={hold} is a probability: give a value from 0 to 1")
+    return SNeRVEngine(request.task, size, epochs, request.device, chunk, overlap, __version__, hold)
 
 
 SPEC = MethodSpec(
@@ -75,12 +86,18 @@ SPEC = MethodSpec(
     version=__version__,
     summary="SNeRV: wavelet-split neural representation fitted per clip; in-painting, and a neural video codec "
             "(vsinr encode)",
-    tasks={"inpaint": TaskSupport(priority=10, sscales=(Fraction(1),))},
+    tasks={
+        "inpaint": TaskSupport(priority=10, sscales=(Fraction(1),)),
+        "interpolate": TaskSupport(priority=5, sscales=(Fraction(1),)),
+    },
     params=(
-        Param(name="size", type="data", default="0.75M", doc="model size per chunk", choices=SIZES),
+        Param(name="size", type="data", default="0.75M",
+              doc="model size per chunk: 0.35M, 0.75M, 1.5M, 3M or a number of parameters"),
         Param(name="epochs", type="int", default=150, doc="fitting passes over a chunk's frames (the paper: 300)"),
         Param(name="chunk", type="int", default=32, doc="frames fitted together"),
         Param(name="overlap", type="int", default=4, doc="frames shared by consecutive chunks, blended"),
+        Param(name="hold", type="float", default=0.5, doc="Interpolate (SNeRV-T): share of fitting steps that "
+              "decode a frame from its neighbours alone, as an in-between time is"),
         CACHE,
     ),
     load=_load,

@@ -1,7 +1,9 @@
-"""The host's fitted engine for SNeRV: a chunk of the clip fitted as SNeRV-B, rendered frame by frame.
+"""The host's fitted engine for SNeRV: a chunk of the clip fitted, then rendered frame by frame.
 
-For ``Inpaint`` the frames arrive with the mask as a fourth channel (1: fill): the fit only sees the
-other pixels (``fit.fit``'s masks), and the host keeps every unmasked pixel of the source exactly.
+- ``Inpaint``: SNeRV-B. The frames arrive with the mask as a fourth channel (1: fill); the fit only sees
+  the other pixels (``fit.fit``'s masks), and the host keeps every unmasked pixel of the source exactly.
+- ``Interpolate``: SNeRV-T (``temporal``), which renders times between the chunk's frames from their
+  neighbours; the chunk's own frames pass through untouched.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any
 
 import torch
 
+from vsinr_snerv import temporal
 from vsinr_snerv.compress import fit_clip
 from vsinr_snerv.fit import decoder_from, render
-from vsinr_snerv.model import Config, SNeRV
+from vsinr_snerv.model import Config, SNeRV, sized
 
 
 class SNeRVEngine:
@@ -23,31 +26,56 @@ class SNeRVEngine:
 
     READY = 2  # fitted pieces kept as built models (chunk blending alternates between two)
 
-    def __init__(self, size: str, epochs: int, device: str, chunk: int, overlap: int, version: str):
-        self.size, self.epochs, self.device = size, epochs, device
+    def __init__(self, task: str, size: str, epochs: int, device: str, chunk: int, overlap: int, version: str,
+                 hold: float = 0.5):
+        self.temporal = task == "interpolate"
+        self.size, self.epochs, self.device, self.hold = size, epochs, device, hold
         self.chunk, self.overlap = chunk, overlap
-        self.key = f"snerv {version} size={size} epochs={epochs}"
-        self._ready: OrderedDict[int, tuple[dict[str, torch.Tensor], SNeRV]] = OrderedDict()
+        variant = f"T hold={hold}" if self.temporal else "B"
+        self.key = f"snerv {version} {variant} size={size} epochs={epochs}"
+        self._ready: OrderedDict[int, tuple[dict[str, torch.Tensor], torch.nn.Module]] = OrderedDict()
 
     def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None
             ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        if self.temporal:
+            count, _, height, width = frames.shape
+            config = sized(height, width, count, self.size, temporal.tconfig_for, temporal.t_total_parameters)
+            torch.manual_seed(seed)
+            model = temporal.SNeRVT(config)
+            log(f"SNeRV-T fc_dim {config.fc_dim}, strides {config.strides}, temporal {config.t_strides}")
+            temporal.fit_t(model, frames, temporal.t_schedule(self.epochs), self.device, seed, log, self.hold,
+                           checkpoint)
+            # the encoders stay: rendering a time computes its neighbours' embeddings from their frames
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            return state, {"variant": "T", "model": config.to_json()}
         known = None if frames.shape[1] == 3 else (frames[:, 3:] == 0).float()
         state, config = fit_clip(frames[:, :3], size=self.size, epochs=self.epochs, device=self.device, seed=seed,
                                  log=log, known=known, checkpoint=checkpoint)
-        return state, {"model": config.to_json()}
+        return state, {"variant": "B", "model": config.to_json()}
 
     def render(self, fitted: tuple[dict[str, torch.Tensor], dict[str, Any]], frames: torch.Tensor,
                times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         state, info = fitted
         ready = self._ready.get(id(state))
-        if ready is None or ready[0] is not state:  # build the decoder once per fitted piece
-            model = decoder_from(state, SNeRV(Config.from_json(info["model"]))).to(self.device)
-            self._ready[id(state)] = ready = (state, model)
+        if ready is None or ready[0] is not state:  # build the model once per fitted piece
+            if info.get("variant") == "T":
+                model: torch.nn.Module = temporal.SNeRVT(temporal.TConfig.from_json(info["model"]))
+                model.load_state_dict(state)
+            else:
+                model = decoder_from(state, SNeRV(Config.from_json(info["model"])))
+            self._ready[id(state)] = ready = (state, model.to(self.device).eval())
             while len(self._ready) > self.READY:
                 self._ready.popitem(last=False)
         self._ready.move_to_end(id(state))
+        model = ready[1]
         for tau, target in zip(times, out, strict=True):
             index = round(tau)
-            if abs(tau - index) > 1e-6:
+            if isinstance(model, temporal.SNeRVT):
+                if float(tau).is_integer():
+                    target.copy_(frames[index, :3])  # observed frames pass through untouched
+                else:
+                    target.copy_(temporal.render_t(model, frames[:, :3].float(), float(tau)).clamp(0, 1))
+            elif abs(tau - index) > 1e-6:
                 raise ValueError("SNeRV-B renders the clip's own frames only; in-between times need SNeRV-T")
-            target.copy_(render(ready[1], state, index).clamp(0, 1))
+            else:
+                target.copy_(render(model, state, index).clamp(0, 1))

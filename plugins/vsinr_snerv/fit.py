@@ -29,6 +29,13 @@ class Schedule:
     warmup: float = 0.1  # share of the steps with a linear warm-up from 0.1·lr
     clip: float = 1.0  # gradient-norm clipping
 
+    def rate(self, step: int, total: int) -> float:
+        """The learning-rate multiplier at ``step`` of ``total``: warm-up from 0.1, then a cosine to 0."""
+        t = step / max(1, total)
+        if t < self.warmup:
+            return 0.1 + 0.9 * t / self.warmup
+        return 0.5 * (1 + math.cos(math.pi * (t - self.warmup) / (1 - self.warmup)))
+
 
 class FitError(RuntimeError):
     """Fitting failed (non-finite input or loss): nothing is kept from it."""
@@ -103,14 +110,7 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
     model.to(dev).train()
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
-    total = max(1, schedule.epochs * len(frames))
-
-    def rate(step: int) -> float:
-        t = step / total
-        if t < schedule.warmup:
-            return 0.1 + 0.9 * t / schedule.warmup
-        return 0.5 * (1 + math.cos(math.pi * (t - schedule.warmup) / (1 - schedule.warmup)))
-
+    total = schedule.epochs * len(frames)
     tag = _fit_tag(model, frames, weights, schedule, seed, keep)
     first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, model, optimizer, generator, log)
     started, step = time.monotonic(), first * len(frames)
@@ -131,7 +131,7 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
             for group in optimizer.param_groups:  # set from the step count, so a resumed fit continues exactly
-                group["lr"] = schedule.lr * rate(step)
+                group["lr"] = schedule.lr * schedule.rate(step, total)
             optimizer.step()
             if keep:
                 with torch.no_grad():

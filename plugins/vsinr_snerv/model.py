@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +43,10 @@ class Config:
     @staticmethod
     def from_json(data: dict) -> Config:
         return Config(fc_dim=int(data["fc_dim"]), strides=tuple(int(s) for s in data["strides"]),
-                      embed_size=_pair(data["embed_size"]), size=_pair(data["size"]), padded=_pair(data["padded"]))
+                      embed_size=pair(data["embed_size"]), size=pair(data["size"]), padded=pair(data["padded"]))
 
 
-def _pair(value: object) -> tuple[int, int]:
+def pair(value: object) -> tuple[int, int]:
     a, b = value  # type: ignore[misc]
     return int(a), int(b)
 
@@ -269,17 +271,20 @@ def total_parameters(config: Config, frames: int) -> int:
 SIZES = {"0.35M": 0.35e6, "0.75M": 0.75e6, "1.5M": 1.5e6, "3M": 3.0e6}
 
 
-def sized(height: int, width: int, frames: int, size: str | float) -> Config:
-    """The configuration whose total size (``total_parameters``) comes closest to ``size`` (a preset
-    name such as "1.5M", or a number of parameters)."""
+def sized(height: int, width: int, frames: int, size: str | float,
+          make: Callable[[int, int, int], Any] | None = None, count: Callable[[Any, int], int] | None = None) -> Any:
+    """The configuration whose total size comes closest to ``size`` (a preset name such as "1.5M", or a
+    number of parameters). ``make(height, width, fc_dim)`` and ``count(config, frames)`` default to
+    SNeRV-B's ``config_for`` and ``total_parameters`` (SNeRV-T passes its own)."""
+    make, count = make or config_for, count or total_parameters
     try:
         target = SIZES[size] if size in SIZES else float(size)
     except ValueError:
         raise ValueError(f"size={size!r} is neither one of {', '.join(SIZES)} nor a number of parameters") from None
-    best: tuple[float, Config] | None = None
+    best: tuple[float, Any] | None = None
     for fc_dim in range(LOWER, 400):
-        config = config_for(height, width, fc_dim)
-        total = total_parameters(config, frames)
+        config = make(height, width, fc_dim)
+        total = count(config, frames)
         if best is None or abs(total - target) < best[0]:
             best = (abs(total - target), config)
         elif total > target:  # the size only grows with fc_dim

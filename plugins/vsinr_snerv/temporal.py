@@ -27,13 +27,15 @@ import math
 import time as clock
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsinr import fitting
 from vsinr_snerv.fit import FitError, Schedule, fusion, pad
-from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, _pair, normalise, plan, widths
+from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, normalise, pair, plan, widths
 from vsinr_snerv.wavelet import dwt, idwt
 
 T_EMBED = 3  # channels of each temporal stream's embedding
@@ -59,9 +61,9 @@ class TConfig:
     @staticmethod
     def from_json(data: dict) -> TConfig:
         return TConfig(fc_dim=int(data["fc_dim"]), strides=tuple(int(s) for s in data["strides"]),
-                       embed_size=_pair(data["embed_size"]), size=_pair(data["size"]), padded=_pair(data["padded"]),
+                       embed_size=pair(data["embed_size"]), size=pair(data["size"]), padded=pair(data["padded"]),
                        t_strides=tuple(int(s) for s in data["t_strides"]),
-                       t_repeats=tuple(int(s) for s in data["t_repeats"]), t_embed_size=_pair(data["t_embed_size"]))
+                       t_repeats=tuple(int(s) for s in data["t_repeats"]), t_embed_size=pair(data["t_embed_size"]))
 
 
 def _primes(n: int) -> list[int]:
@@ -237,9 +239,10 @@ def t_schedule(epochs: int = 300) -> Schedule:
 
 
 def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, seed: int,
-          log: Callable[[str], None] | None = None, hold: float = 0.5) -> list[float]:
+          log: Callable[[str], None] | None = None, hold: float = 0.5, checkpoint: Path | None = None) -> list[float]:
     """Fit ``model`` in place to ``frames`` (T, 3, H, W) in [0, 1], one frame per step, with held-out style
-    samples at probability ``hold``; returns each epoch's mean loss."""
+    samples at probability ``hold``; returns the mean loss of each epoch it ran. ``checkpoint`` makes
+    the fit resumable, as in ``fit.fit``."""
     if not torch.isfinite(frames).all():
         raise FitError("the frames to fit hold non-finite (NaN or infinite) pixels; clean the source first")
     dev = torch.device(device)
@@ -248,18 +251,13 @@ def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, 
     padded = pad(frames.float(), model.config.padded)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
-    total = max(1, schedule.epochs * len(frames))
-
-    def rate(step: int) -> float:
-        t = step / total
-        if t < schedule.warmup:
-            return 0.1 + 0.9 * t / schedule.warmup
-        return 0.5 * (1 + math.cos(math.pi * (t - schedule.warmup) / (1 - schedule.warmup)))
-
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
-    started, losses = clock.monotonic(), []
+    total = schedule.epochs * len(frames)
+    tag = fitting.checkpoint_tag([model.config.to_json(), asdict(schedule), seed, hold], frames)
+    say = log or (lambda text: None)
+    first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, model, optimizer, generator, say)
+    started, losses, step = clock.monotonic(), [], first * len(frames)
     report = max(1, schedule.epochs // 10)
-    for epoch in range(schedule.epochs):
+    for epoch in range(first, schedule.epochs):
         squared = summed = 0.0
         for t in torch.randperm(len(frames), generator=generator).tolist():
             held = bool(torch.rand(1, generator=generator).item() < hold)
@@ -275,14 +273,18 @@ def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
+            for group in optimizer.param_groups:
+                group["lr"] = schedule.lr * schedule.rate(step, total)
             optimizer.step()
-            lr_schedule.step()
+            step += 1
             summed += loss.item()
             squared += float(((out.detach() - frame) ** 2).mean())
         losses.append(summed / len(frames))
-        if log is not None and ((epoch + 1) % report == 0 or epoch + 1 == schedule.epochs):
+        if (epoch + 1) % report == 0 or epoch + 1 == schedule.epochs:
+            if checkpoint is not None:
+                fitting.save_checkpoint(checkpoint, tag, epoch + 1, model, optimizer, generator)
             psnr = -10 * math.log10(max(squared / len(frames), 1e-12))
-            log(f"epoch {epoch + 1}/{schedule.epochs}, loss {losses[-1]:.4f}, PSNR {psnr:.2f} dB, "
+            say(f"epoch {epoch + 1}/{schedule.epochs}, loss {losses[-1]:.4f}, PSNR {psnr:.2f} dB, "
                 f"{clock.monotonic() - started:.0f} s")
     model.eval()
     return losses
