@@ -74,9 +74,11 @@ def test_jpeg_quality_orders_the_damage() -> None:
 
 
 def test_hole_masks() -> None:
-    masks = degrade.hole_masks(240, 320, np.random.default_rng(0))
+    masks = degrade.hole_masks(240, 320, np.random.default_rng(0), frames=3)
     assert masks["fixed"].sum() == 5 * 50 * 50  # five separate holes
     assert 50 * 50 < masks["random"].sum() <= 10 * 50 * 50
+    moving = masks["moving"]
+    assert moving.shape == (3, 240, 320) and not np.array_equal(moving[0], moving[1])
 
 
 def test_shots_split_at_cuts() -> None:
@@ -140,10 +142,34 @@ def test_regionfill_recovers_harmonic_content_exactly() -> None:
 
 def test_inpaint_case_scores_inside_the_holes(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "slide.mp4", moving_frames(4, height=120, width=160))
-    result = benchmark.evaluate("inpaint", [clip], benchmark.Settings())
-    assert set(result) == {"inpaint fixed", "inpaint random"}
+    result = benchmark.evaluate("inpaint", [clip], benchmark.Settings(), methods=[])
+    assert set(result) == {"inpaint fixed", "inpaint random", "inpaint moving"}
     row = result["inpaint fixed"]["clips"]["slide.mp4"]["regionfill"]
     assert row["psnr_y_holes"] < row["psnr_y"] < 100  # the error lives in the holes
+    # static holes: the temporal median has nothing to take from other frames and falls back to regionfill
+    assert result["inpaint fixed"]["clips"]["slide.mp4"]["temporal median"]["psnr_y_holes"] == row["psnr_y_holes"]
+    moving = result["inpaint moving"]["clips"]["slide.mp4"]
+    assert moving["temporal median"]["psnr_y_holes"] != moving["regionfill"]["psnr_y_holes"]
+
+
+def test_temporal_median_takes_what_other_frames_saw() -> None:
+    from fractions import Fraction
+
+    from vsinr import baselines, media
+
+    still = np.random.default_rng(1).random((3, 40, 60), dtype=np.float32)  # a static scene
+    mask = np.zeros((5, 40, 60), bool)
+    for n in range(5):
+        mask[n, 5:15, 10 * n : 10 * n + 12] = True  # a hole that moves right
+    mask[:, 30:35, 40:45] = True  # and one that never moves
+    holed = [np.where(m, 0, still).astype(np.float32) for m in mask]
+    out = media.read_frames(baselines.temporal_median(media.clip_from_arrays(holed, Fraction(24)), mask))
+    spatial = media.read_frames(baselines.regionfill(media.clip_from_arrays(holed, Fraction(24)), mask))
+    moving = mask[2].copy()
+    moving[30:35, 40:45] = False
+    assert np.array_equal(out[2][:, moving], still[:, moving])  # seen in a neighbour: exact
+    assert np.array_equal(out[2][:, 30:35, 40:45], spatial[2][:, 30:35, 40:45])  # never seen: regionfill
+    assert np.array_equal(out[2][:, ~mask[2]], still[:, ~mask[2]])
 
 
 def test_compare_two_runs(tmp_path: Path) -> None:

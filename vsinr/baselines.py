@@ -1,5 +1,5 @@
 """What a user would pick instead of vsinr, as VapourSynth graphs on RGBS clips: zimg resizers, frame
-repeat, linear blend, mvtools FlowFPS, median and BM3D denoising, Laplace hole filling."""
+repeat, linear blend, mvtools FlowFPS, median and BM3D denoising, Laplace hole filling and a temporal median."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 import vapoursynth as vs
+
+from vsinr import media
 
 core = vs.core
 
@@ -58,9 +60,28 @@ def bm3d(clip: vs.VideoNode, sigma: float) -> vs.VideoNode:
 
 
 def regionfill(clip: vs.VideoNode, mask: np.ndarray) -> vs.VideoNode:
-    """Fill the pixels where ``mask`` is True by Laplace interpolation from the hole's border (MATLAB's
-    ``regionfill``), frame by frame; other pixels are untouched. One sparse factorisation per hole,
-    reused for every plane and frame."""
+    """Fill the pixels where ``mask`` ((H, W), or (T, H, W) frame by frame) is True by Laplace
+    interpolation from the hole's border (MATLAB's ``regionfill``), frame by frame; other pixels are
+    untouched. One sparse factorisation per hole and mask, reused for every plane and frame."""
+    solvers: dict[int, list[tuple]] = {}
+
+    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        key = 0 if mask.ndim == 2 else n
+        if key not in solvers:
+            solvers[key] = _laplace(mask if mask.ndim == 2 else mask[n])
+        out = f.copy()
+        for p in range(3):
+            plane = np.asarray(out[p])
+            for solver, ys, xs, k_idx, k_y, k_x in solvers[key]:
+                rhs = np.bincount(k_idx, weights=plane[k_y, k_x].astype(np.float64), minlength=ys.size)
+                plane[ys, xs] = solver.solve(rhs)
+        return out
+
+    return core.std.ModifyFrame(clip, clip, fill)
+
+
+def _laplace(mask: np.ndarray) -> list[tuple]:
+    """For each hole of ``mask``: the factorised Laplace system, its pixels and its border neighbours."""
     from scipy import ndimage, sparse
     from scipy.sparse.linalg import splu
 
@@ -84,14 +105,21 @@ def regionfill(clip: vs.VideoNode, mask: np.ndarray) -> vs.VideoNode:
         matrix = sparse.csc_matrix((vals, (rows, cols)), shape=(ys.size, ys.size))
         k_idx, k_y, k_x = (np.array(v) for v in zip(*known, strict=True))
         solvers.append((splu(matrix), ys, xs, k_idx, k_y, k_x))
+    return solvers
 
-    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        out = f.copy()
-        for p in range(3):
-            plane = np.asarray(out[p])
-            for solver, ys, xs, k_idx, k_y, k_x in solvers:
-                rhs = np.bincount(k_idx, weights=plane[k_y, k_x].astype(np.float64), minlength=ys.size)
-                plane[ys, xs] = solver.solve(rhs)
-        return out
 
-    return core.std.ModifyFrame(clip, clip, fill)
+def temporal_median(clip: vs.VideoNode, mask: np.ndarray, radius: int = 3) -> vs.VideoNode:
+    """Fill each hole pixel with the median of the values the same pixel has where it is known, in the
+    ``radius`` frames either side; pixels known in none of them (a static hole) get ``regionfill``'s.
+    Computed for the whole clip when called (it is a reference, not a streaming filter)."""
+    frames = np.stack(media.read_frames(clip))
+    holes = np.broadcast_to(mask, (len(frames), *mask.shape[-2:]))
+    seen = np.where(holes[:, None], np.nan, frames)
+    spatial = media.read_frames(regionfill(clip, mask))
+    out = frames.copy()
+    for n in range(len(frames)):
+        window = seen[max(0, n - radius) : n + radius + 1]
+        known = ~np.isnan(window)
+        median = np.nanmedian(np.where(known.any(0), window, 0.0), axis=0)  # (no all-NaN columns: no warning)
+        out[n] = np.where(holes[n], np.where(known.any(0), median, spatial[n]), frames[n])
+    return media.clip_from_arrays(list(out.astype(np.float32)), clip.fps)

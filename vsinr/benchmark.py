@@ -66,7 +66,7 @@ class Case:
     interpolated: set[int]  # output indices that fall between inputs
     border: int
     only_interpolated: bool = False  # score only the interpolated frames (frame interpolation)
-    mask: np.ndarray | None = None  # in-painting: True where pixels are missing (also scored apart)
+    mask: np.ndarray | None = None  # in-painting: True where pixels are missing, (H, W) or per frame (T, H, W)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,9 +148,9 @@ def make_case(task: str, shot: list[np.ndarray], settings: Settings, rng: np.ran
     if task == "jpeg":
         return Case([degrade.jpeg(f, kw["quality"]) for f in shot], shot, set(), border=0)
     if task == "inpaint":
-        masks = degrade.hole_masks(*shot[0].shape[-2:], rng)
-        mask = masks[kw["holes"]]
-        return Case([np.where(mask, 0.0, f).astype(np.float32) for f in shot], shot, set(), border=0, mask=mask)
+        mask = degrade.hole_masks(*shot[0].shape[-2:], rng, frames=len(shot))[kw["holes"]]
+        holed = [np.where(_mask_of(mask, k), 0.0, f).astype(np.float32) for k, f in enumerate(shot)]
+        return Case(holed, shot, set(), border=0, mask=mask)
     raise BenchError(f"unknown task {task!r}")
 
 
@@ -241,7 +241,7 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
             "median3+bm3d": lambda c: baselines.bm3d(baselines.median(c), sigma255),
         }
     elif task == "inpaint":
-        found |= {"regionfill": baselines.regionfill}
+        found |= {"regionfill": baselines.regionfill, "temporal median": baselines.temporal_median}
     elif task == "jpeg":
         sigma255 = JPEG_SIGMA.get(kw["quality"], 8.0)
         found |= {"jpeg input": lambda c: c, "bm3d": lambda c: baselines.bm3d(c, sigma255)}
@@ -273,6 +273,11 @@ def _rss_mb(field: str) -> float:
     except OSError:
         pass
     return math.nan
+
+
+def _mask_of(mask: np.ndarray, k: int) -> np.ndarray:
+    """Frame k's holes of an (H, W) mask (the same for every frame) or a (T, H, W) one."""
+    return mask if mask.ndim == 2 else mask[k]
 
 
 def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
@@ -315,8 +320,9 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
             "ssim_rgb": metrics.ssim(got_f, want_f),
         })
         if case.mask is not None:
-            rows[-1]["psnr_y_holes"] = metrics.psnr(y_got[case.mask], y_want[case.mask])
-            rows[-1]["psnr_rgb_holes"] = metrics.psnr(got_f[:, case.mask], want_f[:, case.mask])
+            holes = _mask_of(case.mask, k)
+            rows[-1]["psnr_y_holes"] = metrics.psnr(y_got[holes], y_want[holes])
+            rows[-1]["psnr_rgb_holes"] = metrics.psnr(got_f[:, holes], want_f[:, holes])
     return {"frames": rows, "produced": out.num_frames, "seconds": seconds, "peak_mb": peak, "gpu_peak_mb": gpu_peak}
 
 
@@ -353,7 +359,7 @@ def evaluate(
     if task in ("jpeg", "stvsr-jpeg"):
         variants = [{"quality": q} for q in settings.qualities]
     elif task == "inpaint":
-        variants = [{"holes": "fixed"}, {"holes": "random"}]
+        variants = [{"holes": "fixed"}, {"holes": "random"}, {"holes": "moving"}]
     labels = [task if not v else f"{task} {' '.join(f'{k[0]}{val}' if k == 'quality' else str(val) for k, val in v.items())}"
               for v in variants]
     tables = [runners(task, settings, methods, use_baselines, **v) for v in variants]  # fail before any work

@@ -75,9 +75,11 @@ def jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     return decoded.transpose(2, 0, 1).astype(np.float32) / 255.0
 
 
-def hole_masks(height: int, width: int, rng: np.random.Generator, size: int = 50) -> dict[str, np.ndarray]:
-    """Boolean masks of 50×50 holes: five fixed positions (centre and the four quadrant centres) and ten
-    random ones."""
+def hole_masks(height: int, width: int, rng: np.random.Generator, size: int = 50, frames: int = 1
+               ) -> dict[str, np.ndarray]:
+    """Boolean masks of 50×50 holes: five fixed positions (centre and the four quadrant centres), ten
+    random ones, both (H, W) for every frame, and "moving": ten random ones drawn anew for each of
+    ``frames`` frames, (frames, H, W) (dropouts and scratches, where other frames saw what is missing)."""
     def mask_of(corners: list[tuple[int, int]]) -> np.ndarray:
         mask = np.zeros((height, width), bool)
         for y, x in corners:
@@ -88,5 +90,8 @@ def hole_masks(height: int, width: int, rng: np.random.Generator, size: int = 50
         (fy * height // 4 - size // 2, fx * width // 4 - size // 2) for fy in (1, 3) for fx in (1, 3)
     ]
     fixed = [(max(0, y), max(0, x)) for y, x in fixed]
-    random = [(int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))) for _ in range(10)]
-    return {"fixed": mask_of(fixed), "random": mask_of(random)}
+    def random() -> list[tuple[int, int]]:
+        return [(int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))) for _ in range(10)]
+
+    masks = {"fixed": mask_of(fixed), "random": mask_of(random())}
+    return masks | {"moving": np.stack([mask_of(random()) for _ in range(frames)])}

@@ -152,13 +152,14 @@ def clip_from_arrays(frames: Sequence[np.ndarray], fps: Fraction, fmt: int = vs.
 
 
 def mask_clip(mask: np.ndarray, like: vs.VideoNode) -> vs.VideoNode:
-    """A GRAY8 clip as long as ``like`` whose pixels are 255 where ``mask`` is True."""
+    """A GRAY8 clip as long as ``like`` whose pixels are 255 where ``mask`` is True: (H, W) for every
+    frame, or (T, H, W) frame by frame."""
     blank = vs.core.std.BlankClip(like, format=vs.GRAY8, color=0)
     values = np.where(mask, 255, 0).astype(np.uint8)
 
     def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         out = f.copy()
-        np.copyto(np.asarray(out[0]), values)
+        np.copyto(np.asarray(out[0]), values if values.ndim == 2 else values[n])
         return out
 
     return vs.core.std.ModifyFrame(blank, blank, fill)
