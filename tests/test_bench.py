@@ -117,7 +117,7 @@ def test_refusals(tmp_path: Path) -> None:
     with pytest.raises(benchmark.BenchError, match="no shot is long enough"):
         benchmark.evaluate("stvsr", [short], settings)
     with pytest.raises(benchmark.BenchError, match="nothing to compare"):
-        benchmark.evaluate("inpaint", [short], settings, use_baselines=False)
+        benchmark.evaluate("inpaint", [short], settings, methods=[], use_baselines=False)
 
 
 def test_cli_fails_loudly_on_a_missing_clip(tmp_path: Path) -> None:
