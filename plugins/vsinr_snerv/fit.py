@@ -107,53 +107,75 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
     config = model.config
     frames = pad(filled(frames.float(), known), config.padded)
     weights = None if known is None else pad(known.float(), config.padded)
-    model.to(dev).train()
+    model.to(dev)
+
+    def step(index: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+        frame = frames[index : index + 1].to(dev)
+        weight = None if weights is None else weights[index : index + 1].to(dev)
+        low, high, norms = model.analyse(frame)
+        out, unit, high_hat = model.decode(model.embed(low, norms), norms)
+        band_weight = None if weight is None else -F.max_pool2d(-weight, 2)
+        loss = (fusion(out, frame, weight) + fusion(unit, normalise(low, norms), band_weight)
+                + fusion(high_hat.flatten(1, 2), high.flatten(1, 2), band_weight))
+        with torch.no_grad():
+            error = (out - frame) ** 2
+            mse = float((error * weight).sum() / (3 * weight.sum()).clamp(min=1)) if weight is not None else float(error.mean())
+        if frame_loss is not None:
+            frame_loss(index, loss.item())
+        return loss, mse
+
+    def hold_pruned() -> None:
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name in keep:
+                    parameter.mul_(keep[name].to(parameter.device))
+
+    optimise(model, len(frames), step, schedule, seed, _fit_tag(model, frames, weights, schedule, seed, keep), log,
+             checkpoint, after_step=hold_pruned if keep else None)
+
+
+def optimise(model: torch.nn.Module, count: int, step: Callable[[int, torch.Generator], tuple[torch.Tensor, float]],
+             schedule: Schedule, seed: int, tag: str, log: Callable[[str], None], checkpoint: Path | None,
+             after_step: Callable[[], None] | None = None) -> list[float]:
+    """The training loop SNeRV-B and -T share: ``schedule.epochs`` passes over ``count`` frames in an order
+    shuffled by a generator seeded with ``seed``, one frame per step. ``step(index, generator)`` gives
+    the loss of frame ``index`` and its squared error (for the PSNR in the progress reports); the loop
+    adds Adam with the schedule's learning rate, gradient clipping, the non-finite guard and the
+    checkpoints (``fit``). Returns the mean loss of each epoch it ran."""
+    model.train()
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
-    total = schedule.epochs * len(frames)
-    tag = _fit_tag(model, frames, weights, schedule, seed, keep)
+    total = schedule.epochs * count
     first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, model, optimizer, generator, log)
-    started, step = time.monotonic(), first * len(frames)
+    started, done, losses = time.monotonic(), first * count, []
     report = max(1, schedule.epochs // 10)
     for epoch in range(first, schedule.epochs):
-        squared = 0.0
-        for index in torch.randperm(len(frames), generator=generator).tolist():
-            frame = frames[index : index + 1].to(dev)
-            weight = None if weights is None else weights[index : index + 1].to(dev)
-            low, high, norms = model.analyse(frame)
-            out, unit, high_hat = model.decode(model.embed(low, norms), norms)
-            band_weight = None if weight is None else -F.max_pool2d(-weight, 2)
-            loss = (fusion(out, frame, weight) + fusion(unit, normalise(low, norms), band_weight)
-                    + fusion(high_hat.flatten(1, 2), high.flatten(1, 2), band_weight))
+        squared = summed = 0.0
+        for index in torch.randperm(count, generator=generator).tolist():
+            loss, mse = step(index, generator)
             if not torch.isfinite(loss):
                 raise FitError(f"fitting diverged at epoch {epoch + 1} (non-finite loss); lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
             for group in optimizer.param_groups:  # set from the step count, so a resumed fit continues exactly
-                group["lr"] = schedule.lr * schedule.rate(step, total)
+                group["lr"] = schedule.lr * schedule.rate(done, total)
             optimizer.step()
-            if keep:
-                with torch.no_grad():
-                    for name, parameter in model.named_parameters():
-                        if name in keep:
-                            parameter.mul_(keep[name].to(parameter.device))
-            step += 1
-            with torch.no_grad():
-                error = (out - frame) ** 2
-                mse = float((error * weight).sum() / (3 * weight.sum()).clamp(min=1)) if weight is not None else float(error.mean())
+            if after_step is not None:
+                after_step()
+            done += 1
+            summed += loss.item()
             squared += mse
-            if frame_loss is not None:
-                frame_loss(index, loss.item())
+        losses.append(summed / count)
         if (epoch + 1) % report == 0 or epoch + 1 == schedule.epochs:
             if checkpoint is not None:
                 fitting.save_checkpoint(checkpoint, tag, epoch + 1, model, optimizer, generator)
             elapsed = time.monotonic() - started
-            done = epoch + 1 - first
-            psnr = -10 * math.log10(max(squared / len(frames), 1e-12))
-            log(f"epoch {epoch + 1}/{schedule.epochs}, PSNR {psnr:.2f} dB, {elapsed:.0f} s, "
-                f"about {elapsed / done * (schedule.epochs - epoch - 1):.0f} s left")
+            psnr = -10 * math.log10(max(squared / count, 1e-12))
+            log(f"epoch {epoch + 1}/{schedule.epochs}, loss {losses[-1]:.4f}, PSNR {psnr:.2f} dB, {elapsed:.0f} s, "
+                f"about {elapsed / (epoch + 1 - first) * (schedule.epochs - epoch - 1):.0f} s left")
     model.eval()
+    return losses
 
 
 def _fit_tag(model: SNeRV, frames: torch.Tensor, weights: torch.Tensor | None, schedule: Schedule, seed: int,

@@ -24,7 +24,6 @@ Interpolation convention (ours; the official code instead runs the encoder on th
 from __future__ import annotations
 
 import math
-import time as clock
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsinr import fitting
-from vsinr_snerv.fit import FitError, Schedule, fusion, pad
+from vsinr_snerv.fit import FitError, Schedule, fusion, optimise, pad
 from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, normalise, pair, plan, widths
 from vsinr_snerv.wavelet import dwt, idwt
 
@@ -246,48 +245,23 @@ def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, 
     if not torch.isfinite(frames).all():
         raise FitError("the frames to fit hold non-finite (NaN or infinite) pixels; clean the source first")
     dev = torch.device(device)
-    model.to(dev).train()
+    model.to(dev)
     low, high, norms = model.analyse(frames)
     padded = pad(frames.float(), model.config.padded)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
-    total = schedule.epochs * len(frames)
+
+    def step(t: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+        held = bool(torch.rand(1, generator=generator).item() < hold)
+        main, temporal, norm = model.embed(low, norms, float(t), held_out=held)
+        out, unit, high_hat = model.decode(main, temporal, norm)
+        frame = padded[t : t + 1].to(dev)
+        # the LL target uses the norms the decoder de-normalises with (interpolated ones when held out)
+        target = normalise(low[t : t + 1].to(dev), norm).clamp(0, 1)
+        loss = (fusion(out, frame) + fusion(unit, target)
+                + fusion(high_hat.flatten(1, 2), high[t : t + 1].to(dev).flatten(1, 2)))
+        return loss, float(((out.detach() - frame) ** 2).mean())
+
     tag = fitting.checkpoint_tag([model.config.to_json(), asdict(schedule), seed, hold], frames)
-    say = log or (lambda text: None)
-    first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, model, optimizer, generator, say)
-    started, losses, step = clock.monotonic(), [], first * len(frames)
-    report = max(1, schedule.epochs // 10)
-    for epoch in range(first, schedule.epochs):
-        squared = summed = 0.0
-        for t in torch.randperm(len(frames), generator=generator).tolist():
-            held = bool(torch.rand(1, generator=generator).item() < hold)
-            main, temporal, norm = model.embed(low, norms, float(t), held_out=held)
-            out, unit, high_hat = model.decode(main, temporal, norm)
-            frame = padded[t : t + 1].to(dev)
-            # the LL target uses the norms the decoder de-normalises with (interpolated ones when held out)
-            target = normalise(low[t : t + 1].to(dev), norm).clamp(0, 1)
-            loss = (fusion(out, frame) + fusion(unit, target)
-                    + fusion(high_hat.flatten(1, 2), high[t : t + 1].to(dev).flatten(1, 2)))
-            if not torch.isfinite(loss):
-                raise FitError(f"fitting diverged at epoch {epoch + 1} (non-finite loss); lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
-            for group in optimizer.param_groups:
-                group["lr"] = schedule.lr * schedule.rate(step, total)
-            optimizer.step()
-            step += 1
-            summed += loss.item()
-            squared += float(((out.detach() - frame) ** 2).mean())
-        losses.append(summed / len(frames))
-        if (epoch + 1) % report == 0 or epoch + 1 == schedule.epochs:
-            if checkpoint is not None:
-                fitting.save_checkpoint(checkpoint, tag, epoch + 1, model, optimizer, generator)
-            psnr = -10 * math.log10(max(squared / len(frames), 1e-12))
-            say(f"epoch {epoch + 1}/{schedule.epochs}, loss {losses[-1]:.4f}, PSNR {psnr:.2f} dB, "
-                f"{clock.monotonic() - started:.0f} s")
-    model.eval()
-    return losses
+    return optimise(model, len(frames), step, schedule, seed, tag, log or (lambda text: None), checkpoint)
 
 
 @torch.no_grad()
