@@ -430,8 +430,7 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
     from vsinr import plugins
     from vsinr.devices import resolve_device
 
-    neural = {m.name: m.codec() for m in plugins.methods().values()
-              if m.codec is not None and (methods is None or m.name in methods)}
+    neural = {name: m.codec() for name, m in plugins.codecs().items() if methods is None or name in methods}  # type: ignore[misc]
     curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
     scratch = Path(os.environ.get("TMPDIR", "/tmp"))
     device = resolve_device("auto")

@@ -47,7 +47,7 @@ def register(plugin: int, vspapi: int) -> None:
         papi.registerFunction(
             fn.name.encode(), tasks.signature(fn, methods).encode(), b"clip:vnode;", _CREATE, index, plugin
         )
-    if any(m.codec is not None for m in plugins.methods().values()):
+    if plugins.codecs():
         papi.registerFunction(
             b"Decode", b"path:data;method:data:opt;device:data:opt;", b"clip:vnode;", _CREATE_DECODE, 0, plugin
         )
@@ -107,6 +107,7 @@ def _create_decode(in_map: int, out_map: int, user_data: int, core: int, vsapi: 
 
 
 def _read_data(api: V.VSAPI, in_map: int, name: str) -> str | None:
+    """A data (string) argument, or None when it was not given."""
     err = C.c_int(0)
     key = name.encode()
     if api.mapNumElements(in_map, key) < 1:
@@ -143,9 +144,8 @@ def _read_args(api: V.VSAPI, in_map: int, fn: tasks.FunctionDef) -> dict[str, An
             given[name] = [api.mapGetInt(in_map, key, i, C.byref(err)) for i in range(count)]
         elif kind == "float":
             given[name] = api.mapGetFloat(in_map, key, 0, C.byref(err))
-        else:
-            size = api.mapGetDataSize(in_map, key, 0, C.byref(err))
-            given[name] = C.string_at(api.mapGetData(in_map, key, 0, C.byref(err)), size).decode()
+        elif (text := _read_data(api, in_map, name)) is not None:
+            given[name] = text
     return given
 
 
@@ -170,6 +170,8 @@ class _Filter:
     def __init__(self, api: V.VSAPI, core: int, node: int, vi: V.VSVideoInfo, plan: tasks.Plan, mask: int | None = None):
         self.api, self.core, self.plan = api, core, plan
         self.node, self.mask = node, mask
+        # a one-frame mask serves every frame
+        self.still_mask = mask is not None and api.getVideoInfo(mask).contents.numFrames == 1
         try:
             self._setup(vi)
         except BaseException:
@@ -362,8 +364,8 @@ class _Filter:
         api.mapSetFloat(props, b"VsinrSourceTime", float(output.source_time), V.MA_REPLACE)
 
     def _mask_frame(self, s: int) -> int:
-        """The mask frame that goes with source frame ``s`` (a one-frame mask serves every frame)."""
-        return 0 if self.api.getVideoInfo(self.mask).contents.numFrames == 1 else s
+        """The mask frame that goes with source frame ``s``."""
+        return 0 if self.still_mask else s
 
     def free(self) -> None:
         self.scheduler.close()
@@ -375,6 +377,7 @@ class _DecodeFilter:
 
     def __init__(self, api: V.VSAPI, core: int, decoded: Any):
         self.api, self.core, self.decoded = api, core, decoded
+        self.fps = Fraction(decoded.fps)
         self.format = V.VSVideoFormat()
         if not api.queryVideoFormat(C.byref(self.format), V.CF_RGB, V.ST_FLOAT, 32, 0, 0, core):
             raise RuntimeError("VapourSynth has no RGBS format")
@@ -383,8 +386,7 @@ class _DecodeFilter:
         vi = V.VSVideoInfo()
         vi.format = self.format
         vi.width, vi.height, vi.numFrames = self.decoded.width, self.decoded.height, self.decoded.num_frames
-        fps = Fraction(self.decoded.fps)
-        vi.fpsNum, vi.fpsDen = fps.numerator, fps.denominator
+        vi.fpsNum, vi.fpsDen = self.fps.numerator, self.fps.denominator
         with _lock:
             key = next(_next_id)
             _filters[key] = self
@@ -402,9 +404,8 @@ class _DecodeFilter:
         try:
             _planes(api, frame, np.float32, writable=True).copy_(image)
             props = api.getFramePropertiesRW(frame)
-            fps = Fraction(self.decoded.fps)
-            api.mapSetInt(props, b"_DurationNum", fps.denominator, V.MA_REPLACE)
-            api.mapSetInt(props, b"_DurationDen", fps.numerator, V.MA_REPLACE)
+            api.mapSetInt(props, b"_DurationNum", self.fps.denominator, V.MA_REPLACE)
+            api.mapSetInt(props, b"_DurationDen", self.fps.numerator, V.MA_REPLACE)
             api.mapSetInt(props, b"_Matrix", 0, V.MA_REPLACE)  # RGB
             api.mapSetInt(props, b"_ColorRange", 0, V.MA_REPLACE)  # full range
         except BaseException:

@@ -114,11 +114,10 @@ def _crop(crop: str | None) -> tuple[int, int] | None:
 
 
 def _codec(method: str) -> Any:
-    spec = plugins.methods().get(method)
-    if spec is None or spec.codec is None:
-        have = [m.name for m in plugins.methods().values() if m.codec is not None]
-        raise click.ClickException(f"method {method!r} is not an installed codec (codecs: {', '.join(have) or 'none'})")
-    return spec.codec()
+    codecs = plugins.codecs()
+    if method not in codecs:
+        raise click.ClickException(f"method {method!r} is not an installed codec (codecs: {', '.join(codecs) or 'none'})")
+    return codecs[method].codec()  # type: ignore[misc]
 
 
 @cli.command("encode")

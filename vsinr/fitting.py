@@ -89,6 +89,31 @@ class FitStore:
                 self._memory.popitem(last=False)
 
 
+class Ready:
+    """What an engine builds from a fitted state to render it (a network on the device, flow fields...),
+    kept for the last ``capacity`` states it rendered: chunk blending alternates between two
+    neighbouring pieces, and each should be built once, not once per frame. States are matched by
+    identity (the store hands out the same objects while it holds them)."""
+
+    def __init__(self, capacity: int = 2):
+        self.capacity = capacity
+        self._built: OrderedDict[int, tuple[object, Any]] = OrderedDict()
+
+    def put(self, state: object, built: Any) -> None:
+        self._built[id(state)] = (state, built)
+        self._built.move_to_end(id(state))
+        while len(self._built) > self.capacity:
+            self._built.popitem(last=False)
+
+    def get(self, state: object, build: Callable[[], Any]) -> Any:
+        """What was built for ``state``, building it with ``build()`` the first time."""
+        entry = self._built.get(id(state))
+        if entry is None or entry[0] is not state:  # ids are reused once a state is gone
+            self.put(state, build())
+        self._built.move_to_end(id(state))
+        return self._built[id(state)][1]
+
+
 _stores: dict[tuple[str, Path | None], FitStore] = {}
 _stores_lock = threading.Lock()
 

@@ -75,6 +75,11 @@ def methods() -> dict[str, MethodSpec]:
     return found
 
 
+def codecs() -> dict[str, MethodSpec]:
+    """The methods that are also neural video codecs (``vsinr encode``, ``Decode``), by name."""
+    return {name: method for name, method in methods().items() if method.codec is not None}
+
+
 def methods_for(task: str) -> list[MethodSpec]:
     """Methods serving ``task``, best first (highest priority, then name)."""
     serving = [m for m in methods().values() if task in m.tasks]

@@ -274,7 +274,7 @@ class DecodePlan:
 
 def plan_decode(path: str, method: str = "", device: str = "auto") -> DecodePlan:
     """Validate ``Decode``'s arguments; the method is the named codec or the one whose suffix the file has."""
-    codecs = {m.name: m for m in plugins.methods().values() if m.codec is not None}
+    codecs = plugins.codecs()
     if not path:
         raise UsageError("give the path of a file written by vsinr encode")
     if method:

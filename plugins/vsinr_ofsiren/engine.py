@@ -12,7 +12,6 @@ import itertools
 import json
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -394,20 +393,11 @@ def settings_for(params: Mapping[str, Any]) -> Settings:
 class OFSirenEngine:
     """The host's fitted engine (``vsinr.methods.FittedEngine``) for one set of settings."""
 
-    #: Pieces kept ready to render: chunk blending alternates between two neighbouring pieces.
-    READY = 2
-
     def __init__(self, settings: Settings, device: str, chunk: int, overlap: int, version: str):
         self.settings, self.device = settings, device
         self.chunk, self.overlap = chunk, overlap
         self.key = f"ofsiren {version} " + json.dumps(asdict(settings), sort_keys=True)
-        # by id of the fitted state (checked by identity): its network and its Chunk (frames and flow)
-        self._ready: OrderedDict[int, tuple[dict[str, torch.Tensor], Siren, Chunk]] = OrderedDict()
-
-    def _keep(self, state: dict[str, torch.Tensor], config: Mapping[str, Any], chunk: Chunk) -> None:
-        self._ready[id(state)] = (state, network(state, config, self.device), chunk)
-        while len(self._ready) > self.READY:
-            self._ready.popitem(last=False)
+        self._ready = fitting.Ready()  # per fitted state: its network and its Chunk (frames and flow)
 
     def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None
             ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -415,17 +405,14 @@ class OFSirenEngine:
             raise ValueError("ofsiren fits RGB frames (3 channels)")
         chunk = Chunk(frames, torch.device(self.device), self.settings.base)
         state, config = fit(frames, self.settings, self.device, seed, log, chunk=chunk, checkpoint=checkpoint)
-        self._keep(state, config, chunk)  # rendering it needs the same flow: no second DIS pass
+        self._ready.put(state, (network(state, config, self.device), chunk))  # rendering needs the same flow: no second DIS pass
         return state, config
 
     def render(self, fitted: tuple[dict[str, torch.Tensor], dict[str, Any]], frames: torch.Tensor,
                times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         state, config = fitted
-        ready = self._ready.get(id(state))
-        if ready is None or ready[0] is not state:  # once per fitted piece, not per frame
-            self._keep(state, config, Chunk(frames, torch.device(self.device), config["base"]))
-        self._ready.move_to_end(id(state))
-        _, net, chunk = self._ready[id(state)]
+        net, chunk = self._ready.get(state, lambda: (network(state, config, self.device),
+                                                     Chunk(frames, torch.device(self.device), config["base"])))
         for tau, target in zip(times, out, strict=True):
             if float(tau).is_integer() and target.shape[-2:] == frames.shape[-2:]:
                 target.copy_(frames[int(tau)])  # observed frames pass through untouched

@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vsinr import fitting
 from vsinr_snerv import temporal
 from vsinr_snerv.compress import fit_clip
 from vsinr_snerv.fit import decoder_from, render
@@ -24,8 +24,6 @@ from vsinr_snerv.model import Config, SNeRV, sized
 class SNeRVEngine:
     """``vsinr.methods.FittedEngine`` for one set of settings."""
 
-    READY = 2  # fitted pieces kept as built models (chunk blending alternates between two)
-
     def __init__(self, task: str, size: str, epochs: int, device: str, chunk: int, overlap: int, version: str,
                  hold: float = 0.5):
         self.temporal = task == "interpolate"
@@ -33,7 +31,7 @@ class SNeRVEngine:
         self.chunk, self.overlap = chunk, overlap
         variant = f"T hold={hold}" if self.temporal else "B"
         self.key = f"snerv {version} {variant} size={size} epochs={epochs}"
-        self._ready: OrderedDict[int, tuple[dict[str, torch.Tensor], torch.nn.Module]] = OrderedDict()
+        self._ready = fitting.Ready()
 
     def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None
             ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -56,18 +54,16 @@ class SNeRVEngine:
     def render(self, fitted: tuple[dict[str, torch.Tensor], dict[str, Any]], frames: torch.Tensor,
                times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         state, info = fitted
-        ready = self._ready.get(id(state))
-        if ready is None or ready[0] is not state:  # build the model once per fitted piece
+
+        def build() -> torch.nn.Module:  # once per fitted piece, not per frame
             if info.get("variant") == "T":
                 model: torch.nn.Module = temporal.SNeRVT(temporal.TConfig.from_json(info["model"]))
                 model.load_state_dict(state)
             else:
                 model = decoder_from(state, SNeRV(Config.from_json(info["model"])))
-            self._ready[id(state)] = ready = (state, model.to(self.device).eval())
-            while len(self._ready) > self.READY:
-                self._ready.popitem(last=False)
-        self._ready.move_to_end(id(state))
-        model = ready[1]
+            return model.to(self.device).eval()
+
+        model = self._ready.get(state, build)
         for tau, target in zip(times, out, strict=True):
             index = round(tau)
             if isinstance(model, temporal.SNeRVT):
