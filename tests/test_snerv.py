@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from vsinr_snerv import codec, compress
+from vsinr_snerv import SIZES, codec, compress
 from vsinr_snerv import fit as Fi
 from vsinr_snerv import model as M
 from vsinr_snerv.wavelet import dwt, idwt
@@ -38,7 +38,7 @@ def test_sizes_match_the_facts_sheet_for_bunny():
     assert M.widths(111) == [92, 77, 64, 53, 44]
     assert M.decoder_parameters(config) == 2_991_851
     assert M.total_parameters(config, 132) == 2_991_851 + 132 * 130
-    assert [M.sized(640, 1280, 132, s).fc_dim for s in M.SIZES] == [36, 54, 78, 110]
+    assert [M.sized(640, 1280, 132, s).fc_dim for s in SIZES] == [36, 54, 78, 110]
     assert M.plan(960, 1920)[0] == (5, 4, 3, 2, 2)
     assert M.plan(480, 960)[0] == (5, 3, 2, 2, 2)
 

@@ -55,7 +55,19 @@ class SNeRVCodec:
         return open_file(path, device)
 
 
-SIZES = ("0.35M", "0.75M", "1.5M", "3M")
+#: The model-size presets, in parameters as the paper counts them (``model.sized``).
+SIZES = {"0.35M": 0.35e6, "0.75M": 0.75e6, "1.5M": 1.5e6, "3M": 3.0e6}
+
+
+def target_parameters(size: str | float) -> float:
+    """The parameter count ``size`` names: a preset such as "1.5M", or a positive number."""
+    try:
+        target = SIZES[size] if size in SIZES else float(size)
+    except ValueError:
+        target = 0.0
+    if not target > 0:
+        raise ValueError(f"size={size!r} is neither one of {', '.join(SIZES)} nor a number of parameters")
+    return target
 
 
 def _load(request: EngineRequest) -> Any:
@@ -70,11 +82,7 @@ def _load(request: EngineRequest) -> Any:
     if epochs < 1:
         raise ValueError(f"epochs={epochs}: give at least 1")
     size = str(params["size"])
-    try:
-        if size not in SIZES and float(size) <= 0:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"size={size!r} is neither one of {', '.join(SIZES)} nor a number of parameters") from None
+    target_parameters(size)  # refuse a bad size now, not at the first frame
     hold = float(params["hold"])
     if not 0 <= hold <= 1:
         raise ValueError(f"hold={hold} is a probability: give a value from 0 to 1")

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsinr_snerv import target_parameters
 from vsinr_snerv.wavelet import dwt, idwt
 
 EMBED = 16  # channels of a frame's embedding
@@ -268,19 +269,13 @@ def total_parameters(config: Config, frames: int) -> int:
     return decoder_parameters(config) + frames * (EMBED * eh * ew + 2)
 
 
-SIZES = {"0.35M": 0.35e6, "0.75M": 0.75e6, "1.5M": 1.5e6, "3M": 3.0e6}
-
-
 def sized(height: int, width: int, frames: int, size: str | float,
           make: Callable[[int, int, int], Any] | None = None, count: Callable[[Any, int], int] | None = None) -> Any:
     """The configuration whose total size comes closest to ``size`` (a preset name such as "1.5M", or a
     number of parameters). ``make(height, width, fc_dim)`` and ``count(config, frames)`` default to
     SNeRV-B's ``config_for`` and ``total_parameters`` (SNeRV-T passes its own)."""
     make, count = make or config_for, count or total_parameters
-    try:
-        target = SIZES[size] if size in SIZES else float(size)
-    except ValueError:
-        raise ValueError(f"size={size!r} is neither one of {', '.join(SIZES)} nor a number of parameters") from None
+    target = target_parameters(size)
     best: tuple[float, Any] | None = None
     for fc_dim in range(LOWER, 400):
         config = make(height, width, fc_dim)
