@@ -10,7 +10,6 @@ Results go to stderr as they come and, with --json, to a file.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, replace
@@ -22,6 +21,7 @@ import torch
 from vsinr_ofsiren import engine as E
 from vsinr_ofsiren.flow import pairs, velocities
 
+from vsinr import metrics
 from vsinr.benchmark import centre_crop, load_clip
 
 
@@ -35,10 +35,6 @@ def _frames(path: Path, count: int, crop: str | None) -> torch.Tensor:
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return -10 * math.log10(max(float(((a - b) ** 2).mean()), 1e-12))
 
 
 @click.group()
@@ -94,7 +90,7 @@ def narrow(clip: Path, frames: int, crop: str | None, widths: str, steps: int, l
             scores = []
             for t in range(len(observed)):
                 E.render(net, config, chunk, float(t), out)
-                scores.append(_psnr(out, observed[t]))
+                scores.append(metrics.psnr(out.numpy(), observed[t].numpy()))
             rows.append({"width": width, "lam": weight, "observed_psnr": round(float(np.mean(scores)), 2)})
             _say(json.dumps(rows[-1]))
     if json_path:
