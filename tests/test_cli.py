@@ -112,3 +112,32 @@ def test_filter_strings() -> None:
     for bad in ("STVSR(2", "os.system('x')", "STVSR(sscale=__import__('os'))", "1 + 2"):
         with pytest.raises(ValueError):
             filterspec.parse(bad)
+
+
+def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: Path) -> None:
+    """``--mask`` reaches Inpaint; pixels outside the (binarised) mask come through; a mask nothing takes is refused."""
+    mask_file = tmp_path / "mask.mkv"
+    with av.open(str(mask_file), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for _ in range(8):
+            gray = np.zeros((32, 48, 3), np.uint8)
+            gray[8:24, 16:32] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(gray, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    from vsinr.cli import _open_mask
+
+    mask = _open_mask(mask_file, 5)
+    holes = np.asarray(mask.get_frame(4)[0])
+    assert mask.num_frames == 5 and set(np.unique(holes)) == {0, 255}  # binary despite x264's noise
+    assert holes[10:22, 18:30].min() == 255 and holes[:6].max() == 0 and holes[:, :14].max() == 0
+    out = tmp_path / "out.mkv"
+    result = run(["vsinr", "run", str(small_video), "-o", str(out), "--codec", "ffv1", "--mask", str(mask_file),
+                  "--filter", "Inpaint(method='snerv', size='3000', epochs=1, cache='off')"])
+    assert result.returncode == 0, result.stderr.decode()
+    assert _probe(out)[:3] == (48, 32, 8)
+    unused = run(["vsinr", "run", str(small_video), "-o", str(tmp_path / "x.mkv"), "--mask", str(mask_file),
+                  "--filter", "STVSR(2, 2)"])
+    assert unused.returncode == 2 and "none of the filters takes a mask" in unused.stderr.decode()

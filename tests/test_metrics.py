@@ -66,8 +66,10 @@ def test_bd_rate_of_shifted_curves() -> None:
     assert metrics.bd_rate(rate, psnr, [r * 1.25 for r in rate], psnr) == pytest.approx(25.0)
     # a codec 1 dB better everywhere on a curve that doubles rate every 3 dB saves 1 - 2^(-1/3) of the bits
     assert metrics.bd_rate(rate, psnr, rate, [p + 1 for p in psnr]) == pytest.approx((2 ** (-1 / 3) - 1) * 100, abs=0.05)
+    # three model sizes are enough (piecewise cubic); one point is not a curve
+    assert metrics.bd_rate(rate[:3], psnr[:3], [r * 0.8 for r in rate[:3]], psnr[:3]) == pytest.approx(-20.0)
     with pytest.raises(ValueError):
-        metrics.bd_rate(rate[:3], psnr[:3], rate[:3], psnr[:3])
+        metrics.bd_rate(rate[:1], psnr[:1], rate[:1], psnr[:1])
     with pytest.raises(ValueError):
         metrics.bd_rate(rate, psnr, rate, [p + 20 for p in psnr])
 

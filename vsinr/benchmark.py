@@ -480,7 +480,7 @@ def evaluate_codec(clips: list[Path], settings: Settings, log: Callable[[str], N
             for reference in ("libx264", "libx265"):
                 try:
                     value: float | None = _bd_rate(c[reference], c[name])
-                except ValueError:  # fewer than 4 sizes, or curves that do not overlap
+                except ValueError:  # fewer than 2 sizes, or curves that do not overlap
                     value = None
                 against.setdefault(clip, {})[f"{name} vs {reference}"] = value
     return {"codec": {"curves": curves, "bd_rate_x265_vs_x264": bd, "bd_rate": against}}

@@ -40,7 +40,8 @@ def list_plugins(as_json: bool) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)) + "  " + row[4])
 
 
-def _apply(clip: Any, specs: tuple[str, ...]) -> Any:
+def _apply(clip: Any, specs: tuple[str, ...], mask: Any = None) -> Any:
+    """``clip`` through the filters named in ``specs``; ``mask`` goes to those that take one (Inpaint)."""
     import vapoursynth as vs
 
     from vsinr import filterspec
@@ -48,6 +49,7 @@ def _apply(clip: Any, specs: tuple[str, ...]) -> Any:
     namespace = getattr(vs.core, "vsinr", None)
     if namespace is None:
         raise click.ClickException("the vsinr VapourSynth plugin is not loaded; reinstall vsinr (make setup)")
+    used = False
     for text in specs:
         try:
             call = filterspec.parse(text)
@@ -57,11 +59,32 @@ def _apply(clip: Any, specs: tuple[str, ...]) -> Any:
         if function is None:
             available = ", ".join(f.name for f in namespace.functions() if f.name != "Version")
             raise click.BadParameter(f"no function {call.name!r}; available: {available}", param_hint="--filter")
+        kwargs = dict(call.kwargs)
+        if mask is not None and "mask:vnode" in function.signature and "mask" not in kwargs:
+            kwargs["mask"], used = mask, True
         try:
-            clip = function(clip, *call.args, **call.kwargs)
+            clip = function(clip, *call.args, **kwargs)
         except vs.Error as exc:
             raise click.ClickException(str(exc)) from None
+    if mask is not None and not used:
+        raise click.BadParameter("none of the filters takes a mask (give e.g. --filter 'Inpaint()')", param_hint="--mask")
     return clip
+
+
+def _open_mask(path: Path, frames: int) -> Any:
+    """A mask video or image as a binary GRAY8 clip: pixels above mid-grey (of the luma, or of the first
+    RGB plane) are filled. Binarising keeps a lossily compressed mask's near-black noise out of the holes."""
+    import vapoursynth as vs
+
+    from vsinr import media
+
+    try:
+        source = media.open_source(path)
+    except vs.Error as exc:
+        raise click.ClickException(f"cannot open the mask {path}: {exc}") from None
+    gray = vs.core.std.ShufflePlanes(source, 1, vs.GRAY)  # (RGBS: the G plane; masks are grey, so any plane)
+    mask = vs.core.std.Expr(gray, "x 0.5 > 255 0 ?", format=vs.GRAY8)
+    return mask[: min(frames, mask.num_frames)] if mask.num_frames > 1 else mask
 
 
 def _encode(clip: Any, output: Path, codec: str, crf: int) -> None:
@@ -84,7 +107,10 @@ def _encode(clip: Any, output: Path, codec: str, crf: int) -> None:
 @click.option("--frames", type=click.IntRange(min=1), help="Only the first N source frames.")
 @click.option("--codec", default="libx264", show_default=True, help="libx264, libx265, libsvtav1, ffv1, ...")
 @click.option("--crf", default=16, show_default=True)
-def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | None, codec: str, crf: int) -> None:
+@click.option("--mask", "mask_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A mask video or image (white where pixels are filled) for the filters that take one, e.g. Inpaint.")
+def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | None, codec: str, crf: int,
+        mask_path: Path | None) -> None:
     """Decode INPUT, apply the filters, encode to OUTPUT."""
     import vapoursynth as vs
 
@@ -96,7 +122,8 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
         raise click.ClickException(f"cannot open {input_path}: {exc}") from None
     if frames:
         clip = clip[: min(frames, clip.num_frames)]
-    _encode(_apply(clip, filters), output, codec, crf)
+    mask = _open_mask(mask_path, clip.num_frames) if mask_path else None
+    _encode(_apply(clip, filters, mask), output, codec, crf)
     click.echo(str(output))
 
 

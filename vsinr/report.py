@@ -58,7 +58,7 @@ def _codec_markdown(result: dict[str, Any]) -> list[str]:
     lines += ["", "BD-rate of x265 against x264 (PSNR-Y):", ""]
     lines += [f"- {clip}: {value:+.1f}%" for clip, value in result["bd_rate_x265_vs_x264"].items()]
     for clip, values in result.get("bd_rate", {}).items():
-        lines += ["", f"BD-rate of the neural codecs on {clip} (PSNR-Y; n/a: fewer than 4 sizes or no overlap):", ""]
+        lines += ["", f"BD-rate of the neural codecs on {clip} (PSNR-Y; n/a: fewer than 2 sizes or no overlap in PSNR):", ""]
         lines += [f"- {pair}: {'n/a' if v is None else f'{v:+.1f}%'}" for pair, v in values.items()]
     return lines + [""]
 
