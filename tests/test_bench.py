@@ -99,6 +99,7 @@ def test_evaluate_end_to_end(tmp_path: Path) -> None:
         assert row["vsinr:classic"][key] == pytest.approx(row["bicubic+blend"][key], abs=1e-9)
     assert row["vsinr:classic"]["psnr_y_interp"] > row["bicubic+repeat"]["psnr_y_interp"]
     assert row["vsinr:classic"]["frames"] == 9 and row["vsinr:classic"]["fps"] > 0
+    assert row["vsinr:classic"]["first_s"] > 0
     interp = benchmark.evaluate("interpolate", [clip], settings, methods=["classic"], use_baselines=False)["interpolate"]
     assert interp["clips"]["slide.mp4"]["vsinr:classic"]["frames"] == 4  # frames 1, 3, 5, 7
 

@@ -281,11 +281,14 @@ def _mask_of(mask: np.ndarray, k: int) -> np.ndarray:
 
 
 def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
-    """Run one runner on one case: speed and peak memory from a pass that only makes the frames, then
-    per-frame scores from a second pass on a fresh instance (so nothing is served from the first one's cache)."""
+    """Run one runner on one case: the time to the first frame (loading, and fitting for fitted methods),
+    then speed and peak memory from a pass that only makes the frames, then per-frame scores from a
+    second pass on a fresh instance (so nothing is served from the first one's cache)."""
     clip = media.clip_from_arrays(case.inputs, fps)
     args = () if case.mask is None else (case.mask,)
-    runner(clip, *args).get_frame(0)  # warm-up on a throwaway instance: imports, engine loading, allocators
+    start = time.perf_counter()
+    runner(clip, *args).get_frame(0)  # warm-up on a throwaway instance: imports, engine loading, allocators, fits
+    first = time.perf_counter() - start
     out = runner(clip, *args)
     if out.num_frames < len(case.targets):
         raise BenchError(f"produced {out.num_frames} frames, the protocol needs {len(case.targets)}")
@@ -323,7 +326,8 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
             holes = _mask_of(case.mask, k)
             rows[-1]["psnr_y_holes"] = metrics.psnr(y_got[holes], y_want[holes])
             rows[-1]["psnr_rgb_holes"] = metrics.psnr(got_f[:, holes], want_f[:, holes])
-    return {"frames": rows, "produced": out.num_frames, "seconds": seconds, "peak_mb": peak, "gpu_peak_mb": gpu_peak}
+    return {"frames": rows, "produced": out.num_frames, "seconds": seconds, "first_s": first, "peak_mb": peak,
+            "gpu_peak_mb": gpu_peak}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -376,7 +380,7 @@ def evaluate(
                 raise BenchError(f"{path.name}: no shot is long enough for {label} ({len(frames)} frames)")
             entry: dict[str, Any] = {"shots": [[s.start, s.stop] for s, _ in usable]}
             for name, runner in table.items():
-                rows, produced, seconds, peak, gpu_peak = [], 0, 0.0, 0.0, math.nan
+                rows, produced, seconds, first, peak, gpu_peak = [], 0, 0.0, 0.0, 0.0, math.nan
                 for shot, case in usable:
                     try:
                         outcome = run_case(runner, case, fps)
@@ -384,14 +388,16 @@ def evaluate(
                         raise BenchError(f"{name} on {path.name}: {exc}") from None
                     rows += [r | {"frame": r["frame"] + shot.start} for r in outcome["frames"]]
                     seconds += outcome["seconds"]
+                    first += outcome["first_s"]
                     produced += outcome["produced"]
                     peak = max(peak, outcome["peak_mb"])
                     gpu_peak = np.fmax(gpu_peak, outcome["gpu_peak_mb"])
-                entry[name] = summarize(rows) | {"fps": produced / seconds, "peak_mb": peak, "frames": len(rows)}
+                entry[name] = summarize(rows) | {"fps": produced / seconds, "first_s": first / len(usable), "peak_mb": peak,
+                                                   "frames": len(rows)}
                 if not math.isnan(gpu_peak):
                     entry[name]["gpu_peak_mb"] = float(gpu_peak)
                 log(f"{label:14s} {path.name:24s} {name:18s} PSNR-Y {entry[name]['psnr_y']:6.2f}  "
-                    f"{entry[name]['fps']:7.1f} fps")
+                    f"{entry[name]['fps']:7.1f} fps  first frame {entry[name]['first_s']:.1f} s")
             per_clip[label][path.name] = entry
     results: dict[str, Any] = {}
     for label, table in zip(labels, tables, strict=True):

@@ -340,7 +340,8 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
     header = (f"# vsinr benchmark\n\nProduced by `{command}` (commit {commit or 'unknown'}, vsinr {__version__}, "
               f"{platform.machine()} CPU, {os.cpu_count()} cores).\nPSNR/SSIM on 8-bit-quantised frames; Y is BT.601; "
               f"STVSR crops {sscale} border pixels; interpolation scores the odd (interpolated) frames only. fps: output "
-              f"frames per second in a pass that only makes them, after a one-frame warm-up; peak MiB: the rise of the "
+              f"frames per second in a pass that only makes them, after a one-frame warm-up; first frame s: that warm-up "
+              f"(loading, and for fitted methods fitting the first chunk), per shot; peak MiB: the rise of the "
               f"process's resident memory during that pass. Clips are split at scene cuts (shots in results.json).")
     text = report.markdown(results, header)
     if md_path:

@@ -18,6 +18,7 @@ _COLUMNS = [
     ("psnr_rgb", "PSNR-RGB", "{:.2f}"),
     ("ssim_rgb", "SSIM-RGB", "{:.4f}"),
     ("fps", "fps", "{:.1f}"),
+    ("first_s", "first frame s", "{:.1f}"),
     ("peak_mb", "peak MiB", "{:.0f}"),
     ("gpu_peak_mb", "GPU peak MiB", "{:.0f}"),
 ]
