@@ -26,6 +26,19 @@ from vsinr.scheduling import Renderer
 from vsinr.timing import Chunks
 
 
+class FitError(RuntimeError):
+    """A fit failed (non-finite input, loss or weights): nothing is rendered or cached from it."""
+
+
+def check_finite(frames: torch.Tensor) -> None:
+    """Refuse frames to fit that hold NaN or infinite pixels, naming the first such frame (``FitError``)."""
+    finite = torch.isfinite(frames.reshape(len(frames), -1)).all(1)
+    if not finite.all():
+        bad = (~finite).nonzero().flatten().tolist()
+        raise FitError(f"{len(bad)} of the {len(frames)} frames to fit (the first is number {bad[0]} of the piece) hold "
+                       "non-finite (NaN or infinite) pixels; clean the source first (e.g. core.std.Expr)")
+
+
 def cache_dir(setting: str) -> Path | None:
     """The folder the ``cache`` argument names (None for ``off``)."""
     if setting == "off":

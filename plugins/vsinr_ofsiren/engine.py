@@ -21,12 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from vsinr import fitting
+from vsinr.fitting import FitError, check_finite
 from vsinr_ofsiren.flow import pairs, velocities
 from vsinr_ofsiren.siren import Siren
-
-
-class FitError(RuntimeError):
-    """Fitting failed (a non-finite loss): nothing is rendered from it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,10 +228,7 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
     ``checkpoint``: saved at every progress report and resumed from (``vsinr.fitting``)."""
     dev = torch.device(device)
     count, _, height, width = frames.shape
-    bad = [i for i in range(count) if not torch.isfinite(frames[i]).all()]
-    if bad:
-        raise FitError(f"{len(bad)} of the {count} frames to fit (the first is number {bad[0]} of the piece) hold "
-                       "non-finite (NaN or infinite) pixels; clean the source first (e.g. core.std.Expr)")
+    check_finite(frames)
     patches = layout(height, width, settings.patch, settings.margin)
     config = {"width": settings.width, "layers": settings.layers, "omega": settings.omega, "base": settings.base,
               "patches": patches.int().tolist(), "margin": settings.margin}

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from vsinr import fitting
+from vsinr.fitting import FitError, check_finite
 from vsinr_snerv.model import SNeRV, normalise
 
 
@@ -35,10 +36,6 @@ class Schedule:
         if t < self.warmup:
             return 0.1 + 0.9 * t / self.warmup
         return 0.5 * (1 + math.cos(math.pi * (t - self.warmup) / (1 - self.warmup)))
-
-
-class FitError(RuntimeError):
-    """Fitting failed (non-finite input or loss): nothing is kept from it."""
 
 
 def _window(size: int, sigma: float = 1.5) -> torch.Tensor:
@@ -102,8 +99,7 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
     from it and ends with the very weights an uninterrupted fit gives. The caller removes it when done.
     """
     dev = torch.device(device)
-    if not torch.isfinite(frames).all():
-        raise FitError("the frames to fit hold non-finite (NaN or infinite) pixels; clean the source first")
+    check_finite(frames)
     config = model.config
     frames = pad(filled(frames.float(), known), config.padded)
     weights = None if known is None else pad(known.float(), config.padded)

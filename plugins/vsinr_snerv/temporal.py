@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsinr import fitting
-from vsinr_snerv.fit import FitError, Schedule, fusion, optimise, pad
+from vsinr.fitting import check_finite
+from vsinr_snerv.fit import Schedule, fusion, optimise, pad
 from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, normalise, pair, plan, widths
 from vsinr_snerv.wavelet import dwt, idwt
 
@@ -242,8 +243,7 @@ def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, 
     """Fit ``model`` in place to ``frames`` (T, 3, H, W) in [0, 1], one frame per step, with held-out style
     samples at probability ``hold``; returns the mean loss of each epoch it ran. ``checkpoint`` makes
     the fit resumable, as in ``fit.fit``."""
-    if not torch.isfinite(frames).all():
-        raise FitError("the frames to fit hold non-finite (NaN or infinite) pixels; clean the source first")
+    check_finite(frames)
     dev = torch.device(device)
     model.to(dev)
     low, high, norms = model.analyse(frames)
