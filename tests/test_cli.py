@@ -135,7 +135,7 @@ def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: 
     assert holes[10:22, 18:30].min() == 255 and holes[:6].max() == 0 and holes[:, :14].max() == 0
     out = tmp_path / "out.mkv"
     result = run(["vsinr", "run", str(small_video), "-o", str(out), "--codec", "ffv1", "--mask", str(mask_file),
-                  "--filter", "Inpaint(method='snerv', size='3000', epochs=1, cache='off')"])
+                  "--filter", "Inpaint(method='snerv', size='50000', epochs=1, cache='off')"])
     assert result.returncode == 0, result.stderr.decode()
     assert _probe(out)[:3] == (48, 32, 8)
     unused = run(["vsinr", "run", str(small_video), "-o", str(tmp_path / "x.mkv"), "--mask", str(mask_file),

@@ -39,6 +39,9 @@ def test_sizes_match_the_facts_sheet_for_bunny():
     assert M.decoder_parameters(config) == 2_991_851
     assert M.total_parameters(config, 132) == 2_991_851 + 132 * 130
     assert [M.sized(640, 1280, 132, s).fc_dim for s in SIZES] == [36, 54, 78, 110]
+    # widths have a floor: a size far below the smallest model is refused, not silently exceeded
+    with pytest.raises(ValueError, match="smallest model for 176x144 and 32 frames has 83,717"):
+        M.sized(144, 176, 32, 50_000)
     assert M.plan(960, 1920)[0] == (5, 4, 3, 2, 2)
     assert M.plan(480, 960)[0] == (5, 3, 2, 2, 2)
 
@@ -106,7 +109,7 @@ def test_pruning_zeroes_the_smallest_tenth_and_keeps_it_zero():
 def test_encode_then_decode_gives_the_in_memory_quantised_frames_bit_for_bit(tmp_path: Path):
     torch.manual_seed(0)
     frames = torch.rand(3, 3, 16, 24)
-    state, config = compress.fit_clip(frames, size=3000, epochs=2)
+    state, config = compress.fit_clip(frames, size=50000, epochs=2)
     path = tmp_path / "clip.vsnerv"
     compress.write(path, state, config, Fraction(25))
     clip = compress.open_file(path)
@@ -117,7 +120,7 @@ def test_encode_then_decode_gives_the_in_memory_quantised_frames_bit_for_bit(tmp
     assert not torch.equal(expected, torch.stack([Fi.render(clip.model, state, i).clamp(0, 1) for i in range(3)]))
     with pytest.raises(IndexError):
         clip.frame(3)
-    result = compress.encode(frames, Fraction(25), tmp_path / "again.vsnerv", size=3000, epochs=2)
+    result = compress.encode(frames, Fraction(25), tmp_path / "again.vsnerv", size=50000, epochs=2)
     assert result.bytes == (tmp_path / "again.vsnerv").stat().st_size
     assert result.bpp == pytest.approx(8 * result.bytes / (16 * 24 * 3))
 
@@ -125,7 +128,7 @@ def test_encode_then_decode_gives_the_in_memory_quantised_frames_bit_for_bit(tmp
 def test_damaged_files_are_refused_cleanly(tmp_path: Path):
     torch.manual_seed(0)
     path = tmp_path / "clip.vsnerv"
-    compress.encode(torch.rand(2, 3, 8, 8), Fraction(24), path, size=2000, epochs=1)
+    compress.encode(torch.rand(2, 3, 8, 8), Fraction(24), path, size=50000, epochs=1)
     data = path.read_bytes()
     for position in range(0, len(data), max(1, len(data) // 64)):
         damaged = bytearray(data)
@@ -149,7 +152,9 @@ def test_cli_encode_and_decode(tmp_path: Path, monkeypatch):
     clip = media.clip_from_arrays([rng.random((3, 16, 16), dtype=np.float32) for _ in range(3)], Fraction(24))
     media.encode(clip, source, codec="ffv1", crf=0)
     runner = CliRunner()
-    out = runner.invoke(cli, ["encode", str(source), "-o", str(tmp_path / "c.vsnerv"), "--size", "2000", "--epochs", "1",
+    small = runner.invoke(cli, ["encode", str(source), "-o", str(tmp_path / "c.vsnerv"), "--size", "2000"])
+    assert small.exit_code == 1 and "give size=" in small.output and not (tmp_path / "c.vsnerv").exists()
+    out = runner.invoke(cli, ["encode", str(source), "-o", str(tmp_path / "c.vsnerv"), "--size", "50000", "--epochs", "1",
                               "--device", "cpu"])
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout.strip().splitlines()[-1])

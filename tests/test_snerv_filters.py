@@ -33,7 +33,7 @@ def test_inpaint_fills_the_holes_and_keeps_every_other_pixel(tmp_path: Path):
     holes = np.zeros((H, W), bool)
     holes[10:18, 20:30] = True
     damaged = media.clip_from_arrays([np.where(holes, 0.0, f).astype(np.float32) for f in source], Fraction(24))
-    args = dict(method="snerv", size="3000", epochs=60, cache=str(tmp_path))
+    args = dict(method="snerv", size="50000", epochs=150, cache=str(tmp_path))
     out = np.stack(frames(vsinr.inpaint(damaged, media.mask_clip(holes, clip), **args)))
     truth = np.stack(source)
     assert np.array_equal(out[:, :, ~holes], truth[:, :, ~holes])  # untouched pixels exact
@@ -53,7 +53,7 @@ def test_inpaint_fills_the_holes_and_keeps_every_other_pixel(tmp_path: Path):
 def test_inpaint_reads_any_gray_mask(fmt: int):
     clip = noise_clip(32, 24, 2)
     mask = vs.core.std.BlankClip(clip, format=fmt, color=0)  # nothing to fill: the clip comes back
-    out = vsinr.inpaint(clip, mask, method="snerv", size="3000", epochs=1, cache="off")
+    out = vsinr.inpaint(clip, mask, method="snerv", size="50000", epochs=1, cache="off")
     assert np.array_equal(planes(out.get_frame(1)), planes(clip.get_frame(1)))
 
 
@@ -70,7 +70,7 @@ def test_inpaint_refuses_bad_masks():
 def test_decode_plays_any_frame_of_a_file_as_written(tmp_path: Path):
     path = tmp_path / "clip.vsnerv"
     source = torch.from_numpy(np.stack(stripes(4)))
-    compress.encode(source, Fraction(30000, 1001), path, size=20000, epochs=2)
+    compress.encode(source, Fraction(30000, 1001), path, size=50000, epochs=2)
     clip = vsinr.decode(path)
     assert (clip.format.id, clip.width, clip.height, clip.num_frames) == (vs.RGBS, W, H, 4)
     assert clip.fps == Fraction(30000, 1001)
@@ -125,7 +125,7 @@ def test_an_interrupted_fit_resumes_to_the_same_weights(tmp_path: Path):
 def test_interpolate_with_snerv_t_keeps_the_source_frames_and_renders_between_them():
     source = stripes(4)
     clip = media.clip_from_arrays(source, Fraction(24))
-    out = vsinr.interpolate(clip, 2, method="snerv", size="3000", epochs=3, cache="off")
+    out = vsinr.interpolate(clip, 2, method="snerv", size="50000", epochs=3, cache="off")
     assert (out.num_frames, out.fps) == (8, Fraction(48))
     got = frames(out)
     for k in (0, 2, 4, 6):

@@ -273,9 +273,14 @@ def sized(height: int, width: int, frames: int, size: str | float,
           make: Callable[[int, int, int], Any] | None = None, count: Callable[[Any, int], int] | None = None) -> Any:
     """The configuration whose total size comes closest to ``size`` (a preset name such as "1.5M", or a
     number of parameters). ``make(height, width, fc_dim)`` and ``count(config, frames)`` default to
-    SNeRV-B's ``config_for`` and ``total_parameters`` (SNeRV-T passes its own)."""
+    SNeRV-B's ``config_for`` and ``total_parameters`` (SNeRV-T passes its own). A ``size`` far below
+    the smallest model (channel widths have a floor) is refused rather than silently exceeded."""
     make, count = make or config_for, count or total_parameters
     target = target_parameters(size)
+    smallest = count(make(height, width, LOWER), frames)
+    if smallest > 1.5 * target:
+        raise ValueError(f"size={size} asks for {target:,.0f} parameters, but the smallest model for {width}x{height} "
+                         f"and {frames} frames has {smallest:,}: give size={smallest} or more")
     best: tuple[float, Any] | None = None
     for fc_dim in range(LOWER, 400):
         config = make(height, width, fc_dim)
