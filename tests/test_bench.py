@@ -211,10 +211,10 @@ def test_stvsr_restoration_cases_damage_the_low_resolution_input() -> None:
 
 def test_codec_task_measures_the_neural_codec_beside_x264_and_x265(tmp_path: Path):
     clip = write_video(tmp_path / "c.mkv", moving_frames(4))
-    settings = benchmark.Settings(crfs=(24, 30, 36, 42), codec_sizes=("40000", "60000", "90000", "130000"), codec_epochs=1)
+    settings = benchmark.Settings(crfs=(24, 30, 36, 42), codec_sizes=("80000", "110000", "150000", "200000"), codec_epochs=1)
     result = benchmark.evaluate_codec([clip], settings, methods=["snerv"])["codec"]
     points = result["curves"]["c.mkv"]["snerv"]
-    assert [p["crf"] for p in points] == ["40000", "60000", "90000", "130000"]
+    assert [p["crf"] for p in points] == ["80000", "110000", "150000", "200000"]
     assert all(p["bpp"] > 0 and p["decode_fps"] > 0 and np.isfinite(p["psnr_y"]) for p in points)
     assert points[0]["bpp"] < points[-1]["bpp"]  # a bigger model costs more bits
     assert set(result["bd_rate"]["c.mkv"]) == {"snerv vs libx264", "snerv vs libx265"}

@@ -125,7 +125,7 @@ def test_an_interrupted_fit_resumes_to_the_same_weights(tmp_path: Path):
 def test_interpolate_with_snerv_t_keeps_the_source_frames_and_renders_between_them():
     source = stripes(4)
     clip = media.clip_from_arrays(source, Fraction(24))
-    out = vsinr.interpolate(clip, 2, method="snerv", size="50000", epochs=3, cache="off")
+    out = vsinr.interpolate(clip, 2, method="snerv", size="100000", epochs=3, cache="off")
     assert (out.num_frames, out.fps) == (8, Fraction(48))
     got = frames(out)
     for k in (0, 2, 4, 6):
