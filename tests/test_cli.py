@@ -46,6 +46,11 @@ def _probe(path: Path) -> tuple[int, int, int, Fraction]:
         return stream.width, stream.height, count, Fraction(stream.guessed_rate or stream.average_rate)
 
 
+def _rgb_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in container.decode(video=0)]
+
+
 def test_run_applies_the_filter_and_encodes(small_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mkv"
     result = run(["vsinr", "run", str(small_video), "-o", str(out), "--filter", "STVSR(sscale=2, tscale=2)"])
@@ -115,7 +120,7 @@ def test_filter_strings() -> None:
 
 
 def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: Path) -> None:
-    """``--mask`` reaches Inpaint; pixels outside the (binarised) mask come through; a mask nothing takes is refused."""
+    """``--mask`` reaches Inpaint (binarised); pixels away from the mask come through; a mask nothing takes is refused."""
     mask_file = tmp_path / "mask.mkv"
     with av.open(str(mask_file), "w") as container:
         stream = container.add_stream("libx264", rate=25)
@@ -138,6 +143,14 @@ def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: 
                   "--filter", "Inpaint(method='snerv', size='50000', epochs=1, cache='off')"])
     assert result.returncode == 0, result.stderr.decode()
     assert _probe(out)[:3] == (48, 32, 8)
+    # away from the hole (RGB→YUV 4:2:0 mixes chroma over a few pixels) the frames are those of the run without Inpaint
+    plain = tmp_path / "plain.mkv"
+    assert run(["vsinr", "run", str(small_video), "-o", str(plain), "--codec", "ffv1"]).returncode == 0
+    away = np.ones((32, 48), bool)
+    away[2:30, 10:38] = False
+    pairs = list(zip(_rgb_frames(plain), _rgb_frames(out), strict=True))
+    assert all(np.array_equal(a[away], b[away]) for a, b in pairs)
+    assert any(not np.array_equal(a[~away], b[~away]) for a, b in pairs)  # the hole was refilled
     unused = run(["vsinr", "run", str(small_video), "-o", str(tmp_path / "x.mkv"), "--mask", str(mask_file),
                   "--filter", "STVSR(2, 2)"])
     assert unused.returncode == 2 and "none of the filters takes a mask" in unused.stderr.decode()

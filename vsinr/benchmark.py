@@ -281,9 +281,10 @@ def _mask_of(mask: np.ndarray, k: int) -> np.ndarray:
 
 
 def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
-    """Run one runner on one case: the time to the first frame (loading, and fitting for fitted methods),
-    then speed and peak memory from a pass that only makes the frames, then per-frame scores from a
-    second pass on a fresh instance (so nothing is served from the first one's cache)."""
+    """Run one runner on one case: the time to the first frame (loading, and fitting for fitted methods
+    whose cache does not hold the fit), then speed and peak memory from a pass that only makes the
+    frames, then per-frame scores from a second pass on a fresh instance (so nothing is served from the
+    first one's cache)."""
     clip = media.clip_from_arrays(case.inputs, fps)
     args = () if case.mask is None else (case.mask,)
     start = time.perf_counter()

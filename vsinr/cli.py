@@ -72,8 +72,9 @@ def _apply(clip: Any, specs: tuple[str, ...], mask: Any = None) -> Any:
 
 
 def _open_mask(path: Path, frames: int) -> Any:
-    """A mask video or image as a binary GRAY8 clip: pixels above mid-grey (of the luma, or of the first
-    RGB plane) are filled. Binarising keeps a lossily compressed mask's near-black noise out of the holes."""
+    """A mask video or image as a binary GRAY8 clip, at most ``frames`` long: pixels whose green channel
+    (after ``media.open_source``'s conversion to RGB) is above mid-grey are filled. Binarising keeps a
+    lossily compressed mask's near-black noise out of the holes."""
     import vapoursynth as vs
 
     from vsinr import media
@@ -82,7 +83,7 @@ def _open_mask(path: Path, frames: int) -> Any:
         source = media.open_source(path)
     except vs.Error as exc:
         raise click.ClickException(f"cannot open the mask {path}: {exc}") from None
-    gray = vs.core.std.ShufflePlanes(source, 1, vs.GRAY)  # (RGBS: the G plane; masks are grey, so any plane)
+    gray = vs.core.std.ShufflePlanes(source, 1, vs.GRAY)  # (masks are grey, so any plane; G carries most luma)
     mask = vs.core.std.Expr(gray, "x 0.5 > 255 0 ?", format=vs.GRAY8)
     return mask[: min(frames, mask.num_frames)] if mask.num_frames > 1 else mask
 
@@ -341,7 +342,7 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
               f"{platform.machine()} CPU, {os.cpu_count()} cores).\nPSNR/SSIM on 8-bit-quantised frames; Y is BT.601; "
               f"STVSR crops {sscale} border pixels; interpolation scores the odd (interpolated) frames only. fps: output "
               f"frames per second in a pass that only makes them, after a one-frame warm-up; first frame s: that warm-up "
-              f"(loading, and for fitted methods fitting the first chunk), per shot; peak MiB: the rise of the "
+              f"(loading, and for fitted methods fitting the first chunk unless the cache holds it), per shot; peak MiB: the rise of the "
               f"process's resident memory during that pass. Clips are split at scene cuts (shots in results.json).")
     text = report.markdown(results, header)
     if md_path:
