@@ -36,8 +36,9 @@ def decodes_or_codec_error(call, *args) -> object:
 
 
 def header_of(data: bytes) -> dict:
-    _, _, size = struct.unpack_from("<8sHI", data)
-    return json.loads(data[14:14 + size])
+    _, version, size = struct.unpack_from("<8sHI", data)
+    text = data[14:14 + size]
+    return json.loads(zlib.decompress(text) if version >= 2 else text)
 
 
 def reseal(body: bytes) -> bytes:
@@ -45,9 +46,12 @@ def reseal(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def forge(header: dict | bytes, payload: bytes, version: int = 1) -> bytes:
-    """A file with any header and payload and a valid checksum: what a hostile writer could make."""
+def forge(header: dict | bytes, payload: bytes, version: int = C.FORMAT_VERSION, deflate: bool = True) -> bytes:
+    """A file with any header and payload and a valid checksum: what a hostile writer could make.
+    The header is deflated as the format version asks, unless ``deflate`` is False."""
     text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    if version >= 2 and deflate:
+        text = zlib.compress(text)
     return reseal(struct.pack("<8sHI", C.MAGIC, version, len(text)) + text + payload)
 
 
@@ -311,6 +315,32 @@ def test_forged_headers_are_rejected() -> None:
         C.unpack(forge(header, payload + b"\x00"))
 
 
+def test_version_1_files_are_still_read() -> None:
+    """Version 1 stored the header as plain JSON; files written then decode to the same tensors."""
+    data = small_file()
+    header = header_of(data)
+    size = struct.unpack_from("<I", data, 10)[0]
+    old = forge(header, data[14 + size:-4], version=1)
+    assert len(old) > len(data)  # the deflated header is what version 2 saves
+    info, tensors = C.unpack(old)
+    new_info, new_tensors = C.unpack(data)
+    assert info == new_info and tensors.keys() == new_tensors.keys()
+    assert all(np.array_equal(tensors[k], new_tensors[k]) for k in tensors)
+
+
+def test_deflated_header_is_bounded_and_checked() -> None:
+    data = small_file()
+    header = header_of(data)
+    size = struct.unpack_from("<I", data, 10)[0]
+    payload = data[14 + size:-4]
+    bomb = zlib.compress(b" " * (C.MAX_HEADER + 1) + json.dumps(header).encode())
+    assert len(bomb) < 100_000
+    for text in (bomb, json.dumps(header).encode(), zlib.compress(json.dumps(header).encode())[:-3],
+                 zlib.compress(json.dumps(header).encode()) + b"x"):
+        with pytest.raises(C.CodecError, match="damaged header"):
+            C.unpack(forge(text, payload, deflate=False))
+
+
 @pytest.mark.parametrize("foreign", [
     b"\x89PNG\r\n\x1a\n" + bytes(100),
     np.random.default_rng(14).integers(0, 256, 500, dtype=np.uint8).tobytes(),
@@ -330,8 +360,8 @@ def test_text_mode_copy_is_named() -> None:
 
 def test_newer_version() -> None:
     data = small_file()
-    newer = reseal(data[:8] + struct.pack("<H", 2) + data[10:-4])
-    with pytest.raises(C.CodecError, match=r"newer vsinr \(format version 2.*upgrade"):
+    newer = reseal(data[:8] + struct.pack("<H", C.FORMAT_VERSION + 1) + data[10:-4])
+    with pytest.raises(C.CodecError, match=rf"newer vsinr \(format version {C.FORMAT_VERSION + 1}.*upgrade"):
         C.unpack(newer, "clip.snerv")
 
 
