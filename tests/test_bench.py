@@ -218,3 +218,19 @@ def test_codec_task_measures_the_neural_codec_beside_x264_and_x265(tmp_path: Pat
     assert all(p["bpp"] > 0 and p["decode_fps"] > 0 and np.isfinite(p["psnr_y"]) for p in points)
     assert points[0]["bpp"] < points[-1]["bpp"]  # a bigger model costs more bits
     assert set(result["bd_rate"]["c.mkv"]) == {"snerv vs libx264", "snerv vs libx265"}
+
+
+def test_hole_fills_never_read_the_holes() -> None:
+    """What lies under a hole (here: garbage) changes nothing, and a frame that is all hole is mid-grey."""
+    from vsinr import holes
+
+    rng = np.random.default_rng(2)
+    frames = rng.random((4, 3, 30, 40), dtype=np.float32)
+    mask = np.zeros((4, 30, 40), bool)
+    mask[:, 10:20, 5:15] = True
+    mask[1, :, 20:] = True
+    garbage = np.where(mask[:, None], rng.random(frames.shape, dtype=np.float32) * 100, frames)
+    for fill in (holes.regionfill, holes.temporal_fill):
+        assert np.array_equal(fill(frames, mask), fill(garbage, mask))
+    everything = np.ones((1, 30, 40), bool)
+    assert np.all(holes.regionfill(frames[:1], everything) == 0.5)

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import vapoursynth as vs
 
-from vsinr import media
+from vsinr import holes, media
 
 core = vs.core
 
@@ -61,65 +61,25 @@ def bm3d(clip: vs.VideoNode, sigma: float) -> vs.VideoNode:
 
 def regionfill(clip: vs.VideoNode, mask: np.ndarray) -> vs.VideoNode:
     """Fill the pixels where ``mask`` ((H, W), or (T, H, W) frame by frame) is True by Laplace
-    interpolation from the hole's border (MATLAB's ``regionfill``), frame by frame; other pixels are
-    untouched. One sparse factorisation per hole and mask, reused for every plane and frame."""
+    interpolation from the hole's border (MATLAB's ``regionfill``, ``vsinr.holes``), frame by frame;
+    other pixels are untouched. One sparse factorisation per hole and mask, reused for every plane and frame."""
     solvers: dict[int, list[tuple]] = {}
 
     def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         key = 0 if mask.ndim == 2 else n
         if key not in solvers:
-            solvers[key] = _laplace(mask if mask.ndim == 2 else mask[n])
+            solvers[key] = holes.laplace_solvers(mask if mask.ndim == 2 else mask[n])
         out = f.copy()
         for p in range(3):
-            plane = np.asarray(out[p])
-            for solver, ys, xs, k_idx, k_y, k_x in solvers[key]:
-                rhs = np.bincount(k_idx, weights=plane[k_y, k_x].astype(np.float64), minlength=ys.size)
-                plane[ys, xs] = solver.solve(rhs)
+            holes.laplace_fill(np.asarray(out[p]), solvers[key])
         return out
 
     return core.std.ModifyFrame(clip, clip, fill)
-
-
-def _laplace(mask: np.ndarray) -> list[tuple]:
-    """For each hole of ``mask``: the factorised Laplace system, its pixels and its border neighbours."""
-    from scipy import ndimage, sparse
-    from scipy.sparse.linalg import splu
-
-    height, width = mask.shape
-    labels, _ = ndimage.label(mask)
-    solvers = []
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        ys, xs = np.nonzero(labels[box] == index)
-        ys, xs = ys + box[0].start, xs + box[1].start
-        number = -np.ones(mask.shape, np.int64)
-        number[ys, xs] = np.arange(ys.size)
-        rows, cols, vals = list(range(ys.size)), list(range(ys.size)), [4.0] * ys.size
-        known: list[tuple[int, int, int]] = []  # (unknown, y, x) of each border neighbour
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            ny, nx = np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)  # edge: replicate
-            inside = number[ny, nx] >= 0
-            rows += list(np.nonzero(inside)[0])
-            cols += list(number[ny, nx][inside])
-            vals += [-1.0] * int(inside.sum())
-            known += [(i, y, x) for i, y, x in zip(np.nonzero(~inside)[0], ny[~inside], nx[~inside], strict=True)]
-        matrix = sparse.csc_matrix((vals, (rows, cols)), shape=(ys.size, ys.size))
-        k_idx, k_y, k_x = (np.array(v) for v in zip(*known, strict=True))
-        solvers.append((splu(matrix), ys, xs, k_idx, k_y, k_x))
-    return solvers
 
 
 def temporal_median(clip: vs.VideoNode, mask: np.ndarray, radius: int = 3) -> vs.VideoNode:
     """Fill each hole pixel with the median of the values the same pixel has where it is known, in the
     ``radius`` frames either side; pixels known in none of them (a static hole) get ``regionfill``'s.
     Computed for the whole clip when called (it is a reference, not a streaming filter)."""
-    frames = np.stack(media.read_frames(clip))
-    holes = np.broadcast_to(mask, (len(frames), *mask.shape[-2:]))
-    seen = np.where(holes[:, None], np.nan, frames)
-    spatial = media.read_frames(regionfill(clip, mask))
-    out = frames.copy()
-    for n in range(len(frames)):
-        window = seen[max(0, n - radius) : n + radius + 1]
-        known = ~np.isnan(window)
-        median = np.nanmedian(np.where(known.any(0), window, 0.0), axis=0)  # (no all-NaN columns: no warning)
-        out[n] = np.where(holes[n], np.where(known.any(0), median, spatial[n]), frames[n])
-    return media.clip_from_arrays(list(out.astype(np.float32)), clip.fps)
+    filled = holes.temporal_fill(np.stack(media.read_frames(clip)), mask, radius)
+    return media.clip_from_arrays(list(filled), clip.fps)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     import torch
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2: format version 2 files; holes filled classically before the encoder
 
 
 class SNeRVCodec:

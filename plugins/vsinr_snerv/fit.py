@@ -3,8 +3,9 @@
 The loss of a frame is the sum, with equal weights, of 0.7·L1 + 0.3·(1 - SSIM) on the frame, on its
 normalised LL band and on its high bands. With a mask (in-painting) only the known pixels count: the
 frame terms are weighted by the mask, the band terms by the mask pooled to 2×2 blocks (a band value is
-known only if its four pixels are), and the encoder sees the frame with its holes filled by the mean of
-its known pixels, so nothing in a hole can reach the loss or the representation.
+known only if its four pixels are), and the encoder sees the frame with its holes filled classically from
+known pixels (a temporal median, else Laplace interpolation: ``vsinr.holes``), so nothing in a hole can
+reach the loss or the representation, and the network starts from the baseline's guess there.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 
 from vsinr import fitting
 from vsinr.fitting import FitError, check_finite
+from vsinr.holes import temporal_fill
 from vsinr_snerv.model import SNeRV, normalise
 
 
@@ -78,12 +80,13 @@ def pad(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def filled(frames: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
-    """Frames whose unknown pixels (``known`` = 0) hold the mean of the known ones, per frame and channel."""
+    """Frames whose unknown pixels (``known`` = 0) hold a classical guess made from known pixels only
+    (``vsinr.holes.temporal_fill``: what nearby frames saw there, else Laplace interpolation)."""
     if known is None:
         return frames
-    count = known.sum((2, 3), keepdim=True).clamp(min=1)
-    mean = (frames * known).sum((2, 3), keepdim=True) / count
-    return frames * known + mean * (1 - known)
+    holes = (known[:, 0] == 0).cpu().numpy()
+    guess = torch.from_numpy(temporal_fill(frames.cpu().numpy(), holes)).to(frames)
+    return frames * known + guess * (1 - known)
 
 
 def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, seed: int,

@@ -1,0 +1,81 @@
+"""Classical hole filling on numpy frames: Laplace interpolation from a hole's border (MATLAB's
+``regionfill``) and a temporal median of what other frames saw at the same pixel. The in-painting
+baselines are these; SNeRV's encoder sees frames filled by them, so what it adds is measured against
+its own starting point. Every fill reads known pixels only: what lies in a hole never reaches it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def laplace_solvers(mask: np.ndarray) -> list[tuple]:
+    """For each hole (4-connected region of True) of a (H, W) ``mask``: the factorised Laplace system,
+    its pixels and its border neighbours. Factorise once per mask, fill any number of planes."""
+    from scipy import ndimage, sparse
+    from scipy.sparse.linalg import splu
+
+    height, width = mask.shape
+    labels, _ = ndimage.label(mask)
+    solvers = []
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        ys, xs = np.nonzero(labels[box] == index)
+        ys, xs = ys + box[0].start, xs + box[1].start
+        number = -np.ones(mask.shape, np.int64)
+        number[ys, xs] = np.arange(ys.size)
+        rows, cols, vals = list(range(ys.size)), list(range(ys.size)), [4.0] * ys.size
+        known: list[tuple[int, int, int]] = []  # (unknown, y, x) of each border neighbour
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            ny, nx = np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)  # edge: replicate
+            inside = number[ny, nx] >= 0
+            rows += list(np.nonzero(inside)[0])
+            cols += list(number[ny, nx][inside])
+            vals += [-1.0] * int(inside.sum())
+            known += [(i, y, x) for i, y, x in zip(np.nonzero(~inside)[0], ny[~inside], nx[~inside], strict=True)]
+        if not known:  # the whole frame is one hole: nothing to interpolate from (laplace_fill: mid-grey)
+            solvers.append((None, ys, xs, None, None, None))
+            continue
+        matrix = sparse.csc_matrix((vals, (rows, cols)), shape=(ys.size, ys.size))
+        k_idx, k_y, k_x = (np.array(v) for v in zip(*known, strict=True))
+        solvers.append((splu(matrix), ys, xs, k_idx, k_y, k_x))
+    return solvers
+
+
+def laplace_fill(plane: np.ndarray, solvers: list[tuple]) -> None:
+    """Fill one (H, W) ``plane`` in place with ``laplace_solvers``' systems for its mask."""
+    for solver, ys, xs, k_idx, k_y, k_x in solvers:
+        if solver is None:
+            plane[ys, xs] = 0.5
+            continue
+        rhs = np.bincount(k_idx, weights=plane[k_y, k_x].astype(np.float64), minlength=ys.size)
+        plane[ys, xs] = solver.solve(rhs)
+
+
+def regionfill(frames: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """(T, C, H, W) ``frames`` with the pixels where ``holes`` ((H, W) for every frame, or (T, H, W)) is
+    True filled by Laplace interpolation, frame by frame and plane by plane."""
+    out = np.array(frames, np.float32)
+    solvers: dict[int, list[tuple]] = {}
+    for n in range(len(out)):
+        key = 0 if holes.ndim == 2 else n
+        if key not in solvers:
+            solvers[key] = laplace_solvers(holes if holes.ndim == 2 else holes[n])
+        for plane in out[n]:
+            laplace_fill(plane, solvers[key])
+    return out
+
+
+def temporal_fill(frames: np.ndarray, holes: np.ndarray, radius: int = 3) -> np.ndarray:
+    """(T, C, H, W) ``frames`` with each hole pixel set to the median of the values the same pixel has
+    where it is known in the ``radius`` frames either side; pixels known in none of them (a static
+    hole) get ``regionfill``'s."""
+    frames = np.asarray(frames, np.float32)
+    holes = np.broadcast_to(holes, (len(frames), *frames.shape[-2:]))
+    seen = np.where(holes[:, None], np.nan, frames)
+    spatial = regionfill(frames, holes)
+    out = frames.copy()
+    for n in range(len(frames)):
+        window = seen[max(0, n - radius) : n + radius + 1]
+        known = ~np.isnan(window)
+        median = np.nanmedian(np.where(known.any(0), window, 0.0), axis=0)  # (no all-NaN columns: no warning)
+        out[n] = np.where(holes[n], np.where(known.any(0), median, spatial[n]), frames[n])
+    return out
