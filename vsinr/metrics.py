@@ -78,7 +78,7 @@ def bd_rate(rates_a: list[float], psnrs_a: list[float], rates_b: list[float], ps
     conditions do since the classic cubic fit overshoots) and averaged over the PSNR range both curves
     cover. Works from two points per curve, so three model sizes give a BD-rate.
     """
-    from scipy.interpolate import PchipInterpolator  # (the bench extra; only rate-distortion needs it)
+    from scipy.interpolate import PchipInterpolator  # (lazy: only rate-distortion needs it)
 
     def curve(rates: list[float], psnrs: list[float]) -> PchipInterpolator:
         if len(rates) != len(psnrs) or len(rates) < 2:
