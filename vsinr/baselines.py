@@ -61,17 +61,13 @@ def bm3d(clip: vs.VideoNode, sigma: float) -> vs.VideoNode:
 
 def regionfill(clip: vs.VideoNode, mask: np.ndarray) -> vs.VideoNode:
     """Fill the pixels where ``mask`` ((H, W), or (T, H, W) frame by frame) is True by Laplace
-    interpolation from the hole's border (MATLAB's ``regionfill``, ``vsinr.holes``), frame by frame;
-    other pixels are untouched. One sparse factorisation per hole and mask, reused for every plane and frame."""
-    solvers: dict[int, list[tuple]] = {}
+    interpolation from the hole's border (MATLAB's ``regionfill``, ``vsinr.holes.LaplaceFill``), frame
+    by frame; other pixels are untouched."""
+    laplace = holes.LaplaceFill(mask)
 
     def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        key = 0 if mask.ndim == 2 else n
-        if key not in solvers:
-            solvers[key] = holes.laplace_solvers(mask if mask.ndim == 2 else mask[n])
         out = f.copy()
-        for p in range(3):
-            holes.laplace_fill(np.asarray(out[p]), solvers[key])
+        laplace([np.asarray(out[p]) for p in range(3)], n)
         return out
 
     return core.std.ModifyFrame(clip, clip, fill)

@@ -5,12 +5,14 @@ its own starting point. Every fill reads known pixels only: what lies in a hole 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 
-def laplace_solvers(mask: np.ndarray) -> list[tuple]:
+def _solvers(mask: np.ndarray) -> list[tuple]:
     """For each hole (4-connected region of True) of a (H, W) ``mask``: the factorised Laplace system,
-    its pixels and its border neighbours. Factorise once per mask, fill any number of planes."""
+    its pixels and its border neighbours."""
     from scipy import ndimage, sparse
     from scipy.sparse.linalg import splu
 
@@ -31,7 +33,7 @@ def laplace_solvers(mask: np.ndarray) -> list[tuple]:
             cols += list(number[ny, nx][inside])
             vals += [-1.0] * int(inside.sum())
             known += [(i, y, x) for i, y, x in zip(np.nonzero(~inside)[0], ny[~inside], nx[~inside], strict=True)]
-        if not known:  # the whole frame is one hole: nothing to interpolate from (laplace_fill: mid-grey)
+        if not known:  # the whole frame is one hole: nothing to interpolate from (filled with mid-grey)
             solvers.append((None, ys, xs, None, None, None))
             continue
         matrix = sparse.csc_matrix((vals, (rows, cols)), shape=(ys.size, ys.size))
@@ -40,27 +42,36 @@ def laplace_solvers(mask: np.ndarray) -> list[tuple]:
     return solvers
 
 
-def laplace_fill(plane: np.ndarray, solvers: list[tuple]) -> None:
-    """Fill one (H, W) ``plane`` in place with ``laplace_solvers``' systems for its mask."""
-    for solver, ys, xs, k_idx, k_y, k_x in solvers:
-        if solver is None:
-            plane[ys, xs] = 0.5
-            continue
-        rhs = np.bincount(k_idx, weights=plane[k_y, k_x].astype(np.float64), minlength=ys.size)
-        plane[ys, xs] = solver.solve(rhs)
+class LaplaceFill:
+    """Laplace interpolation of the holes of an (H, W) ``mask`` (the same in every frame) or a (T, H, W)
+    one (frame by frame). Each distinct mask's sparse systems are factorised once, on first use, and
+    reused for every plane and frame."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+        self._systems: dict[int, list[tuple]] = {}
+
+    def __call__(self, planes: Iterable[np.ndarray], n: int) -> None:
+        """Fill frame ``n``'s (H, W) ``planes`` in place."""
+        key = 0 if self.mask.ndim == 2 else n
+        if key not in self._systems:
+            self._systems[key] = _solvers(self.mask if self.mask.ndim == 2 else self.mask[n])
+        for plane in planes:
+            for solver, ys, xs, k_idx, k_y, k_x in self._systems[key]:
+                if solver is None:
+                    plane[ys, xs] = 0.5
+                    continue
+                rhs = np.bincount(k_idx, weights=plane[k_y, k_x].astype(np.float64), minlength=ys.size)
+                plane[ys, xs] = solver.solve(rhs)
 
 
 def regionfill(frames: np.ndarray, holes: np.ndarray) -> np.ndarray:
     """(T, C, H, W) ``frames`` with the pixels where ``holes`` ((H, W) for every frame, or (T, H, W)) is
     True filled by Laplace interpolation, frame by frame and plane by plane."""
     out = np.array(frames, np.float32)
-    solvers: dict[int, list[tuple]] = {}
-    for n in range(len(out)):
-        key = 0 if holes.ndim == 2 else n
-        if key not in solvers:
-            solvers[key] = laplace_solvers(holes if holes.ndim == 2 else holes[n])
-        for plane in out[n]:
-            laplace_fill(plane, solvers[key])
+    fill = LaplaceFill(holes)
+    for n, frame in enumerate(out):
+        fill(frame, n)
     return out
 
 
