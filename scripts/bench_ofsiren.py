@@ -19,10 +19,10 @@ import click
 import numpy as np
 import torch
 from vsinr_ofsiren import engine as E
-from vsinr_ofsiren.flow import pairs, velocities
 
 from vsinr import metrics
 from vsinr.benchmark import centre_crop, load_clip
+from vsinr.flow import pairs, velocities
 
 
 def _frames(path: Path, count: int, crop: str | None) -> torch.Tensor:

@@ -14,10 +14,10 @@ import torch
 import vapoursynth as vs
 from conftest import frames, noise_clip
 from vsinr_ofsiren import engine as E
-from vsinr_ofsiren.flow import flow, to_gray8
 from vsinr_ofsiren.siren import Siren
 
 from vsinr import media
+from vsinr.flow import between, flow, pairs, to_gray8
 from vsinr.timing import Chunks, TimeMap
 
 core = vs.core
@@ -96,6 +96,11 @@ def test_warp_base_is_the_frames_at_observed_times_and_follows_the_motion_betwee
     warped = np.mean([psnr(((chunk.level(i + 0.5) + 1) / 2).clamp(0, 1), truth[2 * i + 1]) for i in range(len(observed) - 1)])
     blend = np.mean([psnr((observed[i] + observed[i + 1]) / 2, truth[2 * i + 1]) for i in range(len(observed) - 1)])
     assert warped > blend + 3, (blend, warped)
+    # the whole-frame warp SNeRV-T starts from (vsinr.flow.between) is this very base
+    forward, backward = pairs(observed)
+    for i, s in ((0, 0.5), (2, 0.25)):
+        frame = between(observed[i : i + 1], observed[i + 1 : i + 2], forward[i : i + 1], backward[i : i + 1], s)
+        assert torch.allclose(frame[0], (chunk.level(i + s) + 1) / 2, atol=1e-5)
     # its change along its own motion is small next to the change of the blend along the same motion
     y, x = (torch.randint(8, 32, (500,)) for _ in range(2))
     tau = torch.rand(500) * (len(observed) - 1)

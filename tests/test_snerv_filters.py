@@ -34,7 +34,13 @@ def test_inpaint_fills_the_holes_and_keeps_every_other_pixel(tmp_path: Path):
     holes[10:18, 20:30] = True
     damaged = media.clip_from_arrays([np.where(holes, 0.0, f).astype(np.float32) for f in source], Fraction(24))
     args = dict(method="snerv", size="50000", epochs=150, cache=str(tmp_path))
-    out = np.stack(frames(vsinr.inpaint(damaged, media.mask_clip(holes, clip), **args)))
+    messages: list[str] = []
+    handle = vs.core.add_log_handler(lambda level, text: messages.append(text))
+    try:
+        out = np.stack(frames(vsinr.inpaint(damaged, media.mask_clip(holes, clip), **args)))
+    finally:
+        vs.core.remove_log_handler(handle)
+    assert any("mask is the same in every frame" in m for m in messages)  # a hint that no frame saw under it
     truth = np.stack(source)
     assert np.array_equal(out[:, :, ~holes], truth[:, :, ~holes])  # untouched pixels exact
     filled = float(((out[:, :, holes] - truth[:, :, holes]) ** 2).mean())

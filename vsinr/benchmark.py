@@ -48,7 +48,7 @@ class Settings:
     sigma: float = 10 / 255
     impulse: float = 0.1
     qualities: tuple[int, ...] = (10, 20, 30, 40)
-    crfs: tuple[int, ...] = (20, 26, 32, 38)
+    crfs: tuple[int, ...] = (20, 26, 32, 38, 44, 50)  # down to where a small neural codec's curve can reach
     codec_sizes: tuple[str, ...] = ("0.35M", "0.75M", "1.5M", "3M")  # neural codecs' model sizes
     codec_epochs: int = 300
     max_frames: int | None = None

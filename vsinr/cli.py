@@ -302,6 +302,8 @@ def _serve(clip: Any, stream: Any) -> None:
               help="JPEG qualities for jpeg tasks (repeatable; default 10, 20, 30, 40).")
 @click.option("--codec-size", "codec_sizes", multiple=True,
               help="Neural codecs' model sizes for the codec task (repeatable; default 0.35M, 0.75M, 1.5M, 3M).")
+@click.option("--crf", "crfs", multiple=True, type=click.IntRange(0, 51),
+              help="x264/x265 CRFs for the codec task (repeatable; default 20, 26, 32, 38, 44, 50).")
 @click.option("--codec-epochs", default=300, show_default=True, type=click.IntRange(min=1),
               help="Fitting epochs of the neural codecs.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all numbers here.")
@@ -309,7 +311,7 @@ def _serve(clip: Any, stream: Any) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Codec RD plot (PNG).")
 def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, ...], no_baselines: bool, sscale: int,
           tscale: int, factor: int, max_frames: int | None, crop: str | None, qualities: tuple[int, ...],
-          codec_sizes: tuple[str, ...], codec_epochs: int, json_path: Path | None, md_path: Path | None, plot_path: Path | None) -> None:
+          codec_sizes: tuple[str, ...], crfs: tuple[int, ...], codec_epochs: int, json_path: Path | None, md_path: Path | None, plot_path: Path | None) -> None:
     """Measure vsinr methods and classical baselines on CLIPS with the evaluation protocol."""
     import platform
     import shlex
@@ -319,7 +321,8 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
 
     settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames, crop=_crop(crop),
                                   codec_epochs=codec_epochs, **({"qualities": qualities} if qualities else {}),
-                                  **({"codec_sizes": codec_sizes} if codec_sizes else {}))
+                                  **({"codec_sizes": codec_sizes} if codec_sizes else {}),
+                                  **({"crfs": crfs} if crfs else {}))
     paths = [Path(c) for c in clips]
     for path in paths:
         if not path.is_file():

@@ -29,7 +29,7 @@ Conventions:
 - The velocity the constraint uses: with ``warp``, the base's own, (1-s)·F(k→k+1) - s·F(k+1→k) at the
   same position; with the other bases, the nearest observed frame's.
 - Flow: per observed frame, the velocity (u, v) in pixels per frame is the mean of the forward flow
-  and the negated backward flow (OpenCV DIS, no learned weights; ``vsinr_ofsiren.flow``), with a
+  and the negated backward flow (OpenCV DIS, no learned weights; ``vsinr.flow``), with a
   confidence that drops where the two disagree (occlusions). Flow comes from observed frames only.
 - The constraint: the change of f along the motion over one frame, ∂f/∂τ + u ∂f/∂x + v ∂f/∂y in
   [-1, 1] value units per frame (for g: J_g · (2/(T-1), 2v/(h-1), 2u/(w-1)) in its own coordinates),

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from vsinr import fitting
 from vsinr.fitting import FitError, check_finite
-from vsinr_ofsiren.flow import pairs, velocities
+from vsinr.flow import intermediate, pairs, velocities
 from vsinr_ofsiren.siren import Siren
 
 
@@ -124,9 +124,8 @@ class Chunk:
         """The motion-compensated base at float (τ, y, x), (N, 3), and its velocity (N, 2) as (u, v).
 
         Between observed frames k and k+1 (s = τ - k), the pixel is fetched from both along the flow
-        from time τ, which is approximated from the flows at the same position as in Super SloMo
-        (Jiang et al., 2018): to k, -(1-s)s·F₀₁ + s²·F₁₀; to k+1, (1-s)²·F₀₁ - s(1-s)·F₁₀. The two are
-        blended (1-s, s), so B is the frames themselves at observed times, and the velocity it
+        from time τ, approximated from the flows at the same position (``vsinr.flow.intermediate``, as
+        in Super SloMo). The two are blended (1-s, s), so B is the frames themselves at observed times, and the velocity it
         implies, (1-s)·F₀₁ - s·F₁₀, runs from the forward flow at k to the negated backward flow at k+1.
         """
         size = (self.height, self.width)
@@ -136,8 +135,7 @@ class Chunk:
         forward, backward, _ = self._flows
         f01 = _bilinear(forward, size, k, y, x)
         f10 = _bilinear(backward, size, k, y, x)
-        to0 = -(1 - s) * s * f01 + s * s * f10
-        to1 = (1 - s) ** 2 * f01 - s * (1 - s) * f10
+        to0, to1 = intermediate(f01, f10, s)
         value = ((1 - s) * _bilinear(self.values, size, k, y + to0[:, 1], x + to0[:, 0])
                  + s * _bilinear(self.values, size, k + 1, y + to1[:, 1], x + to1[:, 0]))
         return value, (1 - s) * f01 - s * f10

@@ -4,7 +4,7 @@ band and a decoder that restores the high bands; fitted per clip.
 - ``core.vsinr.Inpaint(clip, mask, method="snerv")``: fits each chunk with the loss masked where the
   mask is non-zero and fills those pixels from the representation; the others stay exact.
 - ``core.vsinr.Interpolate(clip, 2, method="snerv")``: SNeRV-T fitted on the source frames renders the
-  times between them from their neighbours (``temporal`` says how).
+  times between them as a correction of the two neighbours moved along the optical flow (``temporal``).
 - ``vsinr encode IN -o OUT.vsnerv --size 1.5M``: the neural codec (fit, optional pruning, 8-bit decoder
   and 6-bit embeddings, entropy coding, a checksummed container); ``vsinr decode OUT.vsnerv -o out.mkv``.
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     import torch
 
-__version__ = "0.2.0"  # 0.2: format version 2 files; holes filled classically before the encoder
+__version__ = "0.3.0"  # 0.2: format version 2 files, holes filled classically; 0.3: SNeRV-T corrects a flow base
 
 
 class SNeRVCodec:
@@ -104,8 +104,9 @@ SPEC = MethodSpec(
         Param(name="epochs", type="int", default=150, doc="fitting passes over a chunk's frames (the paper: 300)"),
         Param(name="chunk", type="int", default=32, doc="frames fitted together"),
         Param(name="overlap", type="int", default=4, doc="frames shared by consecutive chunks, blended"),
-        Param(name="hold", type="float", default=0.5, doc="Interpolate (SNeRV-T): share of fitting steps that "
-              "decode a frame from its neighbours alone, as an in-between time is"),
+        Param(name="hold", type="float", default=1.0, doc="Interpolate (SNeRV-T): share of fitting steps that "
+              "decode a frame from its neighbours alone, as an in-between time is (the others decode a frame "
+              "from itself, teaching the correction to stay zero where the base is right)"),
         CACHE,
     ),
     load=_load,

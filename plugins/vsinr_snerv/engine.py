@@ -25,7 +25,7 @@ class SNeRVEngine:
     """``vsinr.methods.FittedEngine`` for one set of settings."""
 
     def __init__(self, task: str, size: str, epochs: int, device: str, chunk: int, overlap: int, version: str,
-                 hold: float = 0.5):
+                 hold: float = 1.0):
         self.temporal = task == "interpolate"
         self.size, self.epochs, self.device, self.hold = size, epochs, device, hold
         self.chunk, self.overlap = chunk, overlap
@@ -47,6 +47,9 @@ class SNeRVEngine:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             return state, {"variant": "T", "model": config.to_json()}
         known = None if frames.shape[1] == 3 else (frames[:, 3:] == 0).float()
+        if known is not None and len(known) > 1 and bool((known == known[:1]).all()) and not bool(known.all()):
+            log("warning: the mask is the same in every frame of this piece, so no frame sees what lies under "
+                "it; SNeRV can only fill it smoothly there, about as well as a Laplace fill (docs/snerv.md)")
         state, config = fit_clip(frames[:, :3], size=self.size, epochs=self.epochs, device=self.device, seed=seed,
                                  log=log, known=known, checkpoint=checkpoint)
         return state, {"variant": "B", "model": config.to_json()}

@@ -7,18 +7,23 @@ the resolution of up-block 1's output. Up-blocks 0 and 1 are 2D blocks, 2 to 4 a
 blocks (full Conv3d 3×3×3 on the stacked [prev, cur, next]; the last reduces T 3→1), then the fusion unit,
 the LL head and the three high-band heads of SNeRV-B, and the inverse Haar transform.
 
-Interpolation convention (ours; the official code instead runs the encoder on the real unseen frame):
-- The clip's frames are the observed frames. The temporal embeddings of frame t come from its neighbours
-  only, never from frame t: the previous stream encodes the normalised LL of frame t-1, the next stream
-  that of frame t+1, mirrored at the ends (frame 0's previous is frame 1, the last frame's next is last-1).
-- A time t+s between frames (0 < s < 1) has no frame: its main embedding and [min, max] are the linear
-  interpolation of frames t's and t+1's, its previous stream is frame t and its next stream frame t+1.
-- Fitting teaches the decoder that case: with probability ``hold`` per step, a frame t with both
-  neighbours in the clip is decoded "held out", from the average of frames t-1's and t+1's main
-  embeddings and norms with streams t-1 and t+1 (what rendering at t would use if t were missing), and
-  the loss is still against the real frame t. Otherwise frame t uses its own main embedding.
-- Normalisation: each frame's LL by its own [min, max] (simpler than the official joint min/max over
-  t-1, t, t+1; the LL-loss target then uses the same norms the decoder de-normalises with).
+Interpolation convention (ours; the official code instead runs the main encoder on the real unseen frame,
+which interpolation does not have):
+- The clip's frames are the observed frames. A time t+s between frames t and t+1 (0 < s < 1) starts from a
+  motion-compensated base: the two frames moved along the optical flow between them to time s and
+  blended (1-s, s) (``vsinr.flow.between``; DIS flow, no learned weights). The main encoder sees the
+  base's LL, the previous stream encodes frame t and the next stream frame t+1, and the decoder adds a
+  correction to the base's bands (LL and high): the output is base + what the network learned the
+  flow gets wrong in this clip (occlusions, blending ghosts, flow errors). The correction starts at
+  zero (its last layers are zero-initialised), so an untrained model renders the base.
+- Fitting teaches it on the clip's own triplets: with probability ``hold`` per step, an inner frame t is
+  "held out", its base made from frames t-1 and t+1 at s = 1/2 (flow between them), streams t-1 and
+  t+1, and the loss is against the real frame t. Otherwise frame t is its own base, with its mirrored
+  neighbours as streams (the correction should then be nothing). The two end frames can never be held out. Frame t never reaches its own
+  streams, and held out not even the base.
+- An integer time is the frame itself as base (the filter passes observed frames through untouched).
+- Normalisation: each input's LL by its own [min, max], as SNeRV-B; the correction is in the bands'
+  own units, so no [min, max] is needed to decode.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from torch import nn
 
 from vsinr import fitting
 from vsinr.fitting import check_finite
+from vsinr.flow import between, pairs
 from vsinr_snerv.fit import Schedule, fusion, optimise, pad
 from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, normalise, pair, plan, widths
 from vsinr_snerv.wavelet import dwt, idwt
@@ -178,8 +184,8 @@ def _mirror(index: int, length: int) -> int:
 
 
 def sources(length: int, time: float, held_out: bool = False) -> tuple[int, int, float, int, int]:
-    """Which frames a ``time`` in [0, length-1] is decoded from: (a, b, s, prev, next) — main embedding and
-    norms (1-s)·a + s·b, temporal streams from frames prev and next (see the module docstring)."""
+    """Which frames a ``time`` in [0, length-1] is decoded from: (a, b, s, prev, next) — the base at s
+    between frames a and b, temporal streams from frames prev and next (see the module docstring)."""
     if not 0 <= time <= length - 1:
         raise ValueError(f"time {time} is outside the clip's [0, {length - 1}]")
     t = math.floor(time)
@@ -191,8 +197,30 @@ def sources(length: int, time: float, held_out: bool = False) -> tuple[int, int,
     return t, t, 0.0, _mirror(t - 1, length), _mirror(t + 1, length)
 
 
+def base(frames: torch.Tensor, a: int, b: int, s: float) -> torch.Tensor:
+    """The motion-compensated base (1, 3, H, W) at s between frames ``a`` and ``b`` of ``frames`` (T, 3, H, W)."""
+    if s == 0 or a == b:
+        return frames[a : a + 1].clone()
+    pair = frames[[a, b]].float()
+    forward, backward = pairs(pair.cpu())
+    return between(pair[:1], pair[1:], forward.to(pair.device), backward.to(pair.device), s)
+
+
+def _bands(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Padded frames (N, 3, H, W) → LL, high bands and per-frame [min, max] of LL (N, 2)."""
+    low, high = dwt(frames)
+    flat = low.flatten(1)
+    return low, high, torch.stack([flat.amin(1), flat.amax(1)], 1)
+
+
+def _unit_low(frames: torch.Tensor) -> torch.Tensor:
+    """What an encoder sees of padded frames: their LL scaled to [0, 1] by its own [min, max]."""
+    low, _, norms = _bands(frames)
+    return normalise(low, norms)
+
+
 class SNeRVT(nn.Module):
-    """The SNeRV-T model of one clip: main and temporal encoders (fitting only), decoder, LL head."""
+    """The SNeRV-T model of one clip: main and temporal encoders, decoder, LL head (all needed to render)."""
 
     def __init__(self, config: TConfig):
         super().__init__()
@@ -202,35 +230,31 @@ class SNeRVT(nn.Module):
         self.t_encoders = nn.ModuleList(Encoder(config.t_strides, dims) for _ in range(2))  # previous, next
         self.decoder = TDecoder(config)
         self.head = nn.Conv2d(widths(config.fc_dim)[-1], 3, 3, padding=1)
+        # the correction to the base starts at zero: an unfitted model renders the base
+        for layer in (self.head, *(head.b for head in self.decoder.high)):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
-    def analyse(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Frames (T, 3, H, W) → padded LL, high bands and per-frame [min, max] of LL (T, 2)."""
-        low, high = dwt(pad(frames.float(), self.config.padded))
-        flat = low.flatten(1)
-        return low, high, torch.stack([flat.amin(1), flat.amax(1)], 1)
+    def pad(self, frames: torch.Tensor) -> torch.Tensor:
+        return pad(frames.float(), self.config.padded)
 
-    def embed(self, low: torch.Tensor, norms: torch.Tensor, time: float, held_out: bool = False
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The decoder's inputs at ``time`` from the clip's LL and norms (``analyse``): main embedding
-        (1, 16, h, w), temporal embedding (1, 6, th, tw) = [previous stream, next stream], norms (1, 2)."""
-        device = next(self.parameters()).device
-        a, b, s, prev, nxt = sources(len(low), time, held_out)
-        pair = [a] if s == 0 else [a, b]
-        main = self.encoder(normalise(low[pair].to(device), norms[pair].to(device)))
-        weights = torch.tensor([1 - s, s][: len(pair)], device=device)
-        main = (main * weights.view(-1, 1, 1, 1)).sum(0, keepdim=True)
-        norm = (norms[pair].to(device) * weights.view(-1, 1)).sum(0, keepdim=True)
-        streams = [enc(normalise(low[[i]].to(device), norms[[i]].to(device)))
-                   for enc, i in zip(self.t_encoders, (prev, nxt), strict=True)]
-        return main, torch.cat(streams, 1), norm
+    def forward(self, start: torch.Tensor, previous: torch.Tensor, following: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Padded base, previous and next frames (N, 3, H, W) → padded output frames (unclamped), their LL
+        and high bands (the base's bands plus the decoder's correction)."""
+        low, high, norms = _bands(start)
+        main = self.encoder(normalise(low, norms))
+        streams = [enc(_unit_low(x)) for enc, x in zip(self.t_encoders, (previous, following), strict=True)]
+        fused, correction = self.decoder(main, torch.cat(streams, 1))
+        low = low + self.head(fused)
+        high = high + correction
+        return idwt(low, high), low, high
 
-    def decode(self, main: torch.Tensor, temporal: torch.Tensor, norms: torch.Tensor
+    def inputs(self, frames: torch.Tensor, time: float, held_out: bool = False
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Embeddings and [min, max] → padded frames (N, 3, H, W) unclamped, normalised LL, high bands."""
-        fused, high = self.decoder(main, temporal)
-        unit = 0.5 * torch.tanh(self.head(fused)) + 0.5
-        low = unit * (norms[:, 1] - norms[:, 0]).view(-1, 1, 1, 1) + norms[:, 0].view(-1, 1, 1, 1)
-        return idwt(low, high), unit, high
+        """The padded base, previous and next frames (1, 3, H, W) for ``time``, from the clip ``frames``."""
+        a, b, s, prev, nxt = sources(len(frames), time, held_out)
+        return self.pad(base(frames, a, b, s)), self.pad(frames[prev : prev + 1]), self.pad(frames[nxt : nxt + 1])
 
 
 def t_schedule(epochs: int = 300) -> Schedule:
@@ -240,23 +264,27 @@ def t_schedule(epochs: int = 300) -> Schedule:
 
 def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, seed: int,
           log: Callable[[str], None] | None = None, hold: float = 0.5, checkpoint: Path | None = None) -> list[float]:
-    """Fit ``model`` in place to ``frames`` (T, 3, H, W) in [0, 1], one frame per step, with held-out style
+    """Fit ``model`` in place to ``frames`` (T, 3, H, W) in [0, 1], one frame per step, with held-out
     samples at probability ``hold``; returns the mean loss of each epoch it ran. ``checkpoint`` makes
     the fit resumable, as in ``fit.fit``."""
     check_finite(frames)
     dev = torch.device(device)
     model.to(dev)
-    low, high, norms = model.analyse(frames)
-    padded = pad(frames.float(), model.config.padded)
+    frames = frames.float()
+    padded = model.pad(frames)
+    low, high, norms = _bands(padded)
+    held_bases: dict[int, torch.Tensor] = {}  # the held-out base of each inner frame, made once
 
     def step(t: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
-        held = bool(torch.rand(1, generator=generator).item() < hold)
-        main, temporal, norm = model.embed(low, norms, float(t), held_out=held)
-        out, unit, high_hat = model.decode(main, temporal, norm)
-        frame = padded[t : t + 1].to(dev)
-        # the LL target uses the norms the decoder de-normalises with (interpolated ones when held out)
-        target = normalise(low[t : t + 1].to(dev), norm).clamp(0, 1)
-        loss = (fusion(out, frame) + fusion(unit, target)
+        held = bool(torch.rand(1, generator=generator).item() < hold) and 0 < t < len(frames) - 1
+        _, _, _, prev, nxt = sources(len(frames), float(t), held)
+        if held and t not in held_bases:
+            held_bases[t] = model.pad(base(frames, t - 1, t + 1, 0.5))
+        start = held_bases[t] if held else padded[t : t + 1]
+        out, low_hat, high_hat = model(start.to(dev), padded[prev : prev + 1].to(dev), padded[nxt : nxt + 1].to(dev))
+        frame, norm = padded[t : t + 1].to(dev), norms[t : t + 1].to(dev)
+        # the LL terms compare both bands scaled by the target's [min, max], as SNeRV-B's loss does
+        loss = (fusion(out, frame) + fusion(normalise(low_hat, norm), normalise(low[t : t + 1].to(dev), norm))
                 + fusion(high_hat.flatten(1, 2), high[t : t + 1].to(dev).flatten(1, 2)))
         return loss, float(((out.detach() - frame) ** 2).mean())
 
@@ -269,13 +297,9 @@ def render_t(model: SNeRVT, frames: torch.Tensor, time: float, held_out: bool = 
     """The frame (3, H, W) at any ``time`` in [0, T-1] of the clip ``frames`` (T, 3, H, W), unclamped, on
     the model's device; ``held_out`` renders an integer time as if its frame were missing."""
     model.eval()
-    a, b, _, prev, nxt = sources(len(frames), time, held_out)
-    used = sorted({a, b, prev, nxt})
-    low, _, norms = model.analyse(frames[used])  # only the frames the time depends on
-    full = low.new_zeros((len(frames), *low.shape[1:]))
-    full_norms = norms.new_zeros(len(frames), 2)
-    full[used], full_norms[used] = low, norms
-    out, _, _ = model.decode(*model.embed(full, full_norms, time, held_out))
+    device = next(model.parameters()).device
+    start, previous, following = model.inputs(frames.float(), time, held_out)
+    out, _, _ = model(start.to(device), previous.to(device), following.to(device))
     height, width = model.config.size
     return out[0, :, :height, :width]
 
