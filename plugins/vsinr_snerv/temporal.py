@@ -19,8 +19,8 @@ which interpolation does not have):
 - Fitting teaches it on the clip's own triplets: with probability ``hold`` per step, an inner frame t is
   "held out", its base made from frames t-1 and t+1 at s = 1/2 (flow between them), streams t-1 and
   t+1, and the loss is against the real frame t. Otherwise frame t is its own base, with its mirrored
-  neighbours as streams (the correction should then be nothing). The two end frames can never be held out. Frame t never reaches its own
-  streams, and held out not even the base.
+  neighbours as streams (the correction should then be nothing). The two end frames can never be held
+  out. Frame t never reaches its own streams, and held out not even the base.
 - An integer time is the frame itself as base (the filter passes observed frames through untouched).
 - Normalisation: each input's LL by its own [min, max], as SNeRV-B; the correction is in the bands'
   own units, so no [min, max] is needed to decode.
