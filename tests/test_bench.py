@@ -234,3 +234,8 @@ def test_hole_fills_never_read_the_holes() -> None:
         assert np.array_equal(fill(frames, mask), fill(garbage, mask))
     everything = np.ones((1, 30, 40), bool)
     assert np.all(holes.regionfill(frames[:1], everything) == 0.5)
+    # the same holes in every frame, given frame by frame: one factorisation serves them all
+    still = holes.LaplaceFill(np.broadcast_to(mask[0], mask.shape))
+    for n, frame in enumerate(frames.copy()):
+        still(frame, n)
+    assert len(still._systems) == 1

@@ -45,17 +45,19 @@ def _solvers(mask: np.ndarray) -> list[tuple]:
 class LaplaceFill:
     """Laplace interpolation of the holes of an (H, W) ``mask`` (the same in every frame) or a (T, H, W)
     one (frame by frame). Each distinct mask's sparse systems are factorised once, on first use, and
-    reused for every plane and frame."""
+    reused for every plane and every frame with the same holes (a static mask given frame by frame,
+    as in-painting's per-frame masks usually are, costs one factorisation)."""
 
     def __init__(self, mask: np.ndarray):
         self.mask = mask
-        self._systems: dict[int, list[tuple]] = {}
+        self._systems: dict[bytes, list[tuple]] = {}  # by the frame's mask, bit-packed
 
     def __call__(self, planes: Iterable[np.ndarray], n: int) -> None:
         """Fill frame ``n``'s (H, W) ``planes`` in place."""
-        key = 0 if self.mask.ndim == 2 else n
+        mask = self.mask if self.mask.ndim == 2 else self.mask[n]
+        key = np.packbits(np.asarray(mask, bool)).tobytes()
         if key not in self._systems:
-            self._systems[key] = _solvers(self.mask if self.mask.ndim == 2 else self.mask[n])
+            self._systems[key] = _solvers(mask)
         for plane in planes:
             for solver, ys, xs, k_idx, k_y, k_x in self._systems[key]:
                 if solver is None:
