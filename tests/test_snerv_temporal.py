@@ -104,6 +104,20 @@ def test_an_unfitted_model_renders_the_flow_base_and_observed_times_exactly():
     assert _psnr(base, full[1]) > _psnr((observed[0] + observed[1]) / 2, full[1]) + 10
 
 
+def test_rendering_reuses_a_pairs_flow_and_keeps_two(monkeypatch):
+    observed = moving_square(9)[0::2]
+    torch.manual_seed(0)
+    model = T.SNeRVT(T.tconfig_for(48, 64, fc_dim=12, emb_size=6))
+    calls = []
+    monkeypatch.setattr(T, "pairs", lambda frames: calls.append(1) or pairs(frames))
+    flows: T.Flows = {}
+    for time in (0.25, 0.5, 0.75, 1.5, 2.5, 0.5):
+        assert torch.equal(T.render_t(model, observed, time, flows=flows), T.render_t(model, observed, time))
+        assert len(flows) <= 2
+    # without the dict: one flow per render (6); with it: pairs (0,1), (1,2), (2,3), then (0,1) again
+    assert len(calls) == 6 + 4
+
+
 def test_tiny_fit_keeps_the_in_between_frames_of_a_moving_square():
     full = moving_square(9)
     observed, missing = full[0::2], full[1::2]  # fit on even frames, render the odd ones at i + 0.5

@@ -58,22 +58,22 @@ class SNeRVEngine:
                times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         state, info = fitted
 
-        def build() -> torch.nn.Module:  # once per fitted piece, not per frame
+        def build() -> tuple[torch.nn.Module, temporal.Flows]:  # once per fitted piece, not per frame
             if info.get("variant") == "T":
                 model: torch.nn.Module = temporal.SNeRVT(temporal.TConfig.from_json(info["model"]))
                 model.load_state_dict(state)
             else:
                 model = decoder_from(state, SNeRV(Config.from_json(info["model"])))
-            return model.to(self.device).eval()
+            return model.to(self.device).eval(), {}  # (SNeRV-T: the piece's recent flows)
 
-        model = self._ready.get(state, build)
+        model, flows = self._ready.get(state, build)
         for tau, target in zip(times, out, strict=True):
             index = round(tau)
             if isinstance(model, temporal.SNeRVT):
                 if float(tau).is_integer():
                     target.copy_(frames[index, :3])  # observed frames pass through untouched
                 else:
-                    target.copy_(temporal.render_t(model, frames[:, :3].float(), float(tau)).clamp(0, 1))
+                    target.copy_(temporal.render_t(model, frames[:, :3].float(), float(tau), flows=flows).clamp(0, 1))
             elif abs(tau - index) > 1e-6:
                 raise ValueError("SNeRV-B renders the clip's own frames only; in-between times need SNeRV-T")
             else:
