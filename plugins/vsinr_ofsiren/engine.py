@@ -125,8 +125,9 @@ class Chunk:
 
         Between observed frames k and k+1 (s = τ - k), the pixel is fetched from both along the flow
         from time τ, approximated from the flows at the same position (``vsinr.flow.intermediate``, as
-        in Super SloMo). The two are blended (1-s, s), so B is the frames themselves at observed times, and the velocity it
-        implies, (1-s)·F₀₁ - s·F₁₀, runs from the forward flow at k to the negated backward flow at k+1.
+        in Super SloMo). The two are blended (1-s, s), so B is the frames themselves at observed times,
+        and the velocity it implies, (1-s)·F₀₁ - s·F₁₀, runs from the forward flow at k to the negated
+        backward flow at k+1.
         """
         size = (self.height, self.width)
         k = tau.floor().clamp(0, self.count - 2)
