@@ -28,7 +28,7 @@ from vsinr_videoinr.arch import CONFIGS, VideoINR  # noqa: E402
 from vsinr import weights  # noqa: E402
 from vsinr.metrics import psnr  # noqa: E402
 from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade  # noqa: E402
-from vsinr.training.loop import Stage, charbonnier, train  # noqa: E402
+from vsinr.training.loop import Prefetch, Stage, charbonnier, train  # noqa: E402
 
 
 def make_batch(sources: list, rng: np.random.Generator, batch: int, lr: int, scale: float):
@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=24, help="low-resolution patch side (multiple of 4)")
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="processes making batches ahead (keeps a GPU busy)")
+    parser.add_argument("--seconds", type=float, default=0,
+                        help="scale both stages' step counts so training takes about this long")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--export", type=Path, help="write the trained weights here (half-precision safetensors)")
     args = parser.parse_args()
@@ -87,16 +90,23 @@ def main() -> None:
             scores += [psnr(o.numpy(), target.numpy()) for o, target in zip(out, y, strict=True)]
         return {"psnr": round(float(np.mean(scores)), 3), "bicubic_blend": base}
 
+    def batch(stage_name: str, rng: np.random.Generator):
+        scale = 4.0 if stage_name == "x4" else float(rng.uniform(1.0, 4.0))
+        return make_batch(train_sources, rng, args.batch, args.patch, scale)
+
+    batches = Prefetch(batch, args.workers)
+
     def step(net: torch.nn.Module, stage: Stage, rng: np.random.Generator) -> torch.Tensor:
-        scale = 4.0 if stage.name == "x4" else float(rng.uniform(1.0, 4.0))
-        x, y, t = make_batch(train_sources, rng, args.batch, args.patch, scale)
-        x, y, t = x.to(device), y.to(device), t.to(device)
+        x, y, t = (a.to(device, non_blocking=True) for a in batches.get(stage.name, rng))
         return charbonnier(net.decode(*net.encode(x), t, y.shape[-2:]), y)
 
     stages = [Stage("x4", args.steps1, args.lr), Stage("any_scale", args.steps2, args.lr / 2)]
     (args.run).mkdir(parents=True, exist_ok=True)
     (args.run / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
-    train(model, stages, step, validate, args.run)
+    try:
+        train(model, stages, step, validate, args.run, seconds=args.seconds, checkpoint_seconds=30)
+    finally:
+        batches.close()
     if args.export:
         weights.save(args.export, model.state_dict(), "videoinr", model.config, half=True)
         print(f"wrote {args.export}", file=sys.stderr)

@@ -32,7 +32,7 @@ from vsinr import weights
 from vsinr.metrics import psnr
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
 from vsinr.training.data import SyntheticMotion, VideoFolder, VimeoSeptuplet, add_noise, augment, degrade, jpeg
-from vsinr.training.loop import Stage, charbonnier, train
+from vsinr.training.loop import Prefetch, Stage, charbonnier, train
 
 
 def degrade_inputs(frames: torch.Tensor, kind: str, rng: np.random.Generator) -> torch.Tensor:
@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--cyclic", type=float, default=0.0, help="weight of the guided cyclic interpolation loss")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="processes making batches ahead (keeps a GPU busy)")
+    parser.add_argument("--seconds", type=float, default=0, help="scale --steps so training takes about this long")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--export", type=Path, help="write the trained weights here (half-precision safetensors)")
     args = parser.parse_args()
@@ -131,9 +133,11 @@ def main() -> None:
         got = [p for x, y in val for p in scores(net(x.to(device)), y)]
         return {"psnr": round(float(np.mean(got)), 3), "base": base}
 
+    batches = Prefetch(lambda _, rng: make_batch(sources, rng, args.batch, patch, args.task, args.degradation),
+                       args.workers)
+
     def step(net: torch.nn.Module, stage: Stage, rng: np.random.Generator) -> torch.Tensor:
-        x, y = make_batch(sources, rng, args.batch, patch, args.task, args.degradation)
-        x, y = x.to(device), y.to(device)
+        x, y = (a.to(device, non_blocking=True) for a in batches.get(stage.name, rng))
         out = net(x)
         loss = charbonnier(out, y)
         if args.cyclic:
@@ -142,8 +146,12 @@ def main() -> None:
 
     args.run.mkdir(parents=True, exist_ok=True)
     (args.run / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
-    train(model, [Stage(f"{args.task}-{args.degradation}", args.steps, args.lr)], step, validate, args.run,
-          validate_every=100, checkpoint_every=25)
+    try:
+        train(model, [Stage(f"{args.task}-{args.degradation}", args.steps, args.lr)], step, validate, args.run,
+              validate_every=100, checkpoint_every=25, seconds=args.seconds,
+              checkpoint_seconds=30)
+    finally:
+        batches.close()
     if args.export:
         weights.save(args.export, model.state_dict(), "zsm", model.config, half=True)
         print(f"wrote {args.export}", file=sys.stderr)

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from vsinr.degrade import imresize
-from vsinr.training.data import SyntheticMotion, augment, degrade
-from vsinr.training.loop import Stage, charbonnier, train
+from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade
+from vsinr.training.loop import Prefetch, Stage, charbonnier, fit_to_time, train
 
 
 def photo_folder(tmp_path: Path) -> Path:
@@ -71,3 +71,37 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     log = [json.loads(line) for line in (tmp_path / "broken" / "log.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "resumed" and r["step"] == 4 for r in log)
     assert [r["step"] for r in log if "validation" in r] == [5, 5, 10, 12]
+
+
+def test_decoded_npz_clips_train_without_pyav(tmp_path: Path) -> None:
+    frames = np.random.default_rng(0).integers(0, 256, size=(20, 24, 32, 3), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "clip.npz", frames=frames)
+    train_split, val_split = VideoFolder(tmp_path, "train"), VideoFolder(tmp_path, "val")
+    assert len(train_split.clips) == 1 and np.array_equal(train_split.clips[0], frames[:17])
+    assert np.array_equal(val_split.clips[0], frames[15:])  # the held-out tail, with 2 frames of context
+    window, times = train_split.sample(np.random.default_rng(1), (16, 16), inner=2)
+    assert window.shape == (4, 3, 16, 16) and times[0] == 0 and times[-1] == 1
+
+
+def _batch(key: str, rng: np.random.Generator) -> tuple[str, float]:
+    return key, float(rng.random())
+
+
+def test_prefetched_batches_do_not_depend_on_the_number_of_workers() -> None:
+    def draw(workers: int) -> list[tuple[str, float]]:
+        rng, batches = np.random.default_rng(3), Prefetch(_batch, workers)
+        try:
+            return [batches.get(key, rng) for key in ["a"] * 4 + ["b"] * 3]
+        finally:
+            batches.close()
+
+    inline, pooled = draw(0), draw(2)
+    assert [k for k, _ in pooled] == ["a"] * 4 + ["b"] * 3
+    assert inline[:4] == pooled[:4]  # stage "b" starts after batches of "a" were queued, so its seeds differ
+    assert len({v for _, v in pooled}) == 7
+
+
+def test_fit_to_time_scales_every_stage_together() -> None:
+    stages = [Stage("x4", 1000, 1e-3), Stage("any", 500, 5e-4)]
+    fitted = fit_to_time(stages, seconds_per_step=0.5, seconds=300)
+    assert [s.steps for s in fitted] == [400, 200] and [s.lr for s in fitted] == [1e-3, 5e-4]

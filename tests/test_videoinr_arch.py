@@ -38,3 +38,16 @@ def test_decodes_any_size_and_time() -> None:
     assert a.shape == (1, 3, 20, 30) and torch.isfinite(a).all()
     torch.testing.assert_close(a, b)
     assert not torch.equal(a, c)  # time reaches the output
+
+
+def test_half_precision_autocast_decodes_like_fp32() -> None:
+    """The fp16/bf16 path (autocast; CUDA in use, checked here with the CPU's bf16) runs the residual
+    base and stays close to fp32. It once failed there: lerp got a half base and a float32 time."""
+    torch.manual_seed(0)
+    net = VideoINR(nf=8, groups=2, front_blocks=1, back_blocks=1, hidden=16, wide=32, residual=True).eval()
+    frames = torch.rand(1, 2, 3, 8, 12)
+    with torch.inference_mode():
+        want = net.decode(*net.encode(frames), 0.4, (16, 24))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = net.decode(*net.encode(frames), 0.4, (16, 24))
+    assert torch.isfinite(got).all() and (got.float() - want).abs().max() < 0.05

@@ -192,7 +192,8 @@ class VideoINR(ZoomingSlowMo):
         rgb = rgb.transpose(1, 2).reshape(b, 3, hh, ww)
         if self.residual:
             pair = F.interpolate(inp[..., :h0, :w0], size=(hh, ww), mode="bicubic", align_corners=False)
-            rgb = rgb + torch.lerp(pair[:, :3], pair[:, 3:], t.unsqueeze(-1))
+            # under autocast the bicubic result may be half while t stays float32: lerp needs one dtype
+            rgb = rgb + torch.lerp(pair[:, :3], pair[:, 3:], t.unsqueeze(-1).to(pair.dtype))
         return rgb
 
     @staticmethod

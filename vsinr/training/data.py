@@ -24,11 +24,15 @@ import torch.nn.functional as F
 from vsinr.degrade import resize_matrix
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".ogv", ".m4v", ".y4m", ".mpg", ".ts"}
+DECODED_SUFFIX = ".npz"  # a clip decoded ahead: array "frames", (N, H, W, 3) uint8 RGB
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class VideoFolder:
     """Every video under ``root``, decoded once to uint8 RGB in memory (frames (N, H, W, 3) per clip).
+
+    ``.npz`` files holding such an array under ``frames`` count as clips too, so a machine without
+    PyAV (a rented GPU, say) can train on clips decoded elsewhere (``decode_folder``).
 
     ``split`` keeps the first (``"train"``) or last (``"val"``) ``val_fraction`` of each clip's frames,
     so validation never sees training frames.
@@ -36,13 +40,11 @@ class VideoFolder:
 
     def __init__(self, root: str | Path, split: str = "train", val_fraction: float = 0.15,
                  max_side: int = 1024, max_gap: int = 8):
-        import av
-
         self.clips: list[np.ndarray] = []
         self.max_gap = max_gap
-        for path in sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
-            with av.open(str(path)) as container:
-                frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        suffixes = VIDEO_SUFFIXES | {DECODED_SUFFIX}
+        for path in sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in suffixes):
+            frames = decode(path)
             if len(frames) < 3:
                 continue
             cut = max(3, int(len(frames) * (1 - val_fraction)))
@@ -78,6 +80,29 @@ class VideoFolder:
             frames = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False)
         times = torch.tensor([0.0, *(steps / gap), 1.0], dtype=torch.float32)
         return frames, times
+
+
+def decode(path: Path) -> np.ndarray:
+    """All frames of a video (or of a ``.npz`` decoded clip) as (N, H, W, 3) uint8 RGB."""
+    if path.suffix.lower() == DECODED_SUFFIX:
+        with np.load(path) as archive:
+            return archive["frames"]
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def decode_folder(videos: str | Path, out: str | Path) -> list[Path]:
+    """Decode every video under ``videos`` to ``out/NAME.npz`` (what ``VideoFolder`` reads without PyAV)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(p for p in Path(videos).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
+        target = out / f"{path.stem}{DECODED_SUFFIX}"
+        np.savez_compressed(target, frames=decode(path))
+        written.append(target)
+    return written
 
 
 class VimeoSeptuplet:

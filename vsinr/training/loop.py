@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,53 @@ class Stage:
     lr: float
 
 
+_maker: Callable[[str, np.random.Generator], object] | None = None  # set in the parent before forking
+
+
+def _make(key: str, seed: int) -> object:
+    torch.set_num_threads(1)
+    return _maker(key, np.random.default_rng(seed))
+
+
+class Prefetch:
+    """Makes batches in worker processes while the model trains, so a GPU is not left waiting on the
+    CPU-side data synthesis. ``make(key, rng)`` builds one batch; ``get(key, rng)`` returns the next
+    batch for ``key`` (a stage name, say), keeping ``depth`` more of that key in flight. Each batch gets
+    its own seed drawn from ``rng`` in order, so the batches do not depend on the number of workers
+    (``workers=0`` makes them in the calling process). Seeds drawn for batches still in flight when a
+    run is interrupted are skipped on resuming.
+    """
+
+    def __init__(self, make: Callable[[str, np.random.Generator], object], workers: int, depth: int = 0):
+        global _maker
+        _maker = make
+        self.make = make
+        self.depth = depth or 2 * workers
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if workers else None
+        self.queues: dict[str, deque[Future]] = {}
+
+    def get(self, key: str, rng: np.random.Generator) -> object:
+        if self.pool is None:
+            return self.make(key, np.random.default_rng(int(rng.integers(2**62))))
+        queue = self.queues.setdefault(key, deque())
+        for other in [k for k in self.queues if k != key]:  # a new stage: batches of the old one are moot
+            for future in self.queues.pop(other):
+                future.cancel()
+        while len(queue) < self.depth + 1:
+            queue.append(self.pool.submit(_make, key, int(rng.integers(2**62))))
+        return queue.popleft().result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def fit_to_time(stages: Sequence[Stage], seconds_per_step: float, seconds: float) -> list[Stage]:
+    """The stages with their step counts scaled together so that all of them take about ``seconds``."""
+    factor = seconds / (seconds_per_step * sum(s.steps for s in stages))
+    return [replace(s, steps=max(1, round(s.steps * factor))) for s in stages]
+
+
 def train(
     model: torch.nn.Module,
     stages: Sequence[Stage],
@@ -44,16 +94,22 @@ def train(
     checkpoint_every: int = 100,
     seed: int = 0,
     clip_grad: float = 1.0,
+    seconds: float = 0.0,
+    checkpoint_seconds: float = 0.0,
 ) -> None:
     """Run (or resume) every stage. ``step_fn`` returns the loss of one batch; ``validate`` a dict of numbers.
 
-    ``run_dir/checkpoint.pt`` holds model, optimiser, step and random state; training picks up from it.
+    ``run_dir/checkpoint.pt`` holds model, optimiser, step, random state and the stages; training picks
+    up from it. With ``seconds``, a fresh run times its first steps and scales every stage's step count
+    so the whole run takes about that long (the learning-rate schedules stretch with them).
+    ``checkpoint_seconds`` spaces checkpoints at least that far apart (fast GPU steps).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
     optimiser = torch.optim.Adam(model.parameters(), lr=stages[0].lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
     step, start = 0, time.monotonic()
+    saved = start
     elapsed_before = 0.0
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -62,8 +118,12 @@ def train(
         step, elapsed_before = int(state["step"]), float(state["elapsed"])
         rng.bit_generator.state = json.loads(state["rng"])
         torch.set_rng_state(state["torch_rng"])
+        if "stages" in state:
+            stages = [Stage(**s) for s in json.loads(state["stages"])]
+        seconds = 0.0
         _log(run_dir, {"event": "resumed", "step": step})
     total = sum(s.steps for s in stages)
+    timed = 30  # steps timed before fitting the run to ``seconds`` (the first few include warm-up)
     losses: list[float] = []
     model.train()
     while step < total:
@@ -81,6 +141,14 @@ def train(
         losses.append(loss.item())
         step += 1
         elapsed = elapsed_before + time.monotonic() - start
+        if seconds and step == 5:
+            warm = time.monotonic()
+        if seconds and step == 5 + timed:
+            stages = fit_to_time(stages, (time.monotonic() - warm) / timed, seconds - elapsed)
+            stages[0] = replace(stages[0], steps=max(stages[0].steps, step + 1))
+            total = sum(s.steps for s in stages)
+            _log(run_dir, {"event": "fitted to time", "seconds": seconds,
+                           "stages": {s.name: s.steps for s in stages}})
         if step % 20 == 0:
             _log(run_dir, {"step": step, "stage": stage.name, "loss": float(np.mean(losses)),
                            "lr": optimiser.param_groups[0]["lr"], "seconds": round(elapsed, 1)})
@@ -91,10 +159,13 @@ def train(
                 _log(run_dir, {"step": step, "stage": stage.name, "validation": validate(model),
                                "seconds": round(elapsed, 1)})
             model.train()
-        if step % checkpoint_every == 0 or step == total:
+        due = step % checkpoint_every == 0 and time.monotonic() - saved >= checkpoint_seconds
+        if due or step == total:
+            saved = time.monotonic()
             with atomic_path(checkpoint) as tmp:
                 torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
                             "elapsed": elapsed, "rng": json.dumps(rng.bit_generator.state),
+                            "stages": json.dumps([vars(s) for s in stages]),
                             "torch_rng": torch.get_rng_state()}, tmp)
     model.eval()
 
