@@ -105,3 +105,15 @@ def test_fit_to_time_scales_every_stage_together() -> None:
     stages = [Stage("x4", 1000, 1e-3), Stage("any", 500, 5e-4)]
     fitted = fit_to_time(stages, seconds_per_step=0.5, seconds=300)
     assert [s.steps for s in fitted] == [400, 200] and [s.lr for s in fitted] == [1e-3, 5e-4]
+
+
+def test_training_and_the_engines_import_without_vapoursynth() -> None:
+    """A rented GPU has torch but no VapourSynth: training and the speed benchmark must still import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['vapoursynth'] = None\n"
+            "import vsinr.training.loop, vsinr.training.data, vsinr.weights, vsinr.nn.zsm\n"
+            "import vsinr_videoinr.engine, vsinr_zsm.engine")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -6,16 +6,16 @@ interrupted run never leaves a half-written file under the user's name.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import vapoursynth as vs
+
+from vsinr.files import atomic_path
 
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".webm": "webm", ".avi": "avi", ".y4m": "yuv4mpegpipe"}
 _MATRIX_NAMES = {1: "709", 5: "470bg", 6: "170m", 9: "2020ncl"}
@@ -43,31 +43,6 @@ def to_yuv(clip: vs.VideoNode, matrix: str, bits: int = 8) -> vs.VideoNode:
     return clip
 
 
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target`` that becomes ``target`` only if the block succeeds.
-
-    The written file is flushed to disk before the rename (and the rename itself where the platform
-    can sync a folder), so a crash leaves either the old file or the whole new one.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        yield temp
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-    with suppress(OSError):
-        folder = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
 
 
 def encode(

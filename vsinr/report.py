@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vsinr.media import atomic_path
+from vsinr.files import atomic_path
 
 _COLUMNS = [
     ("psnr_y", "PSNR-Y", "{:.2f}"),

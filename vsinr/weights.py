@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from vsinr.media import atomic_path
+from vsinr.files import atomic_path
 
 FORMAT = "vsinr-weights/1"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vsinr.media import atomic_path
+from vsinr.files import atomic_path
 
 
 def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:

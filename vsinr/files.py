@@ -1,0 +1,39 @@
+"""Writing files safely: a user's file is either the old one or the whole new one, never half-written.
+
+Kept apart from ``vsinr.media`` so that code without VapourSynth (training on a rented GPU, weights
+conversion) can use it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` that becomes ``target`` only if the block succeeds.
+
+    The written file is flushed to disk before the rename (and the rename itself where the platform
+    can sync a folder), so a crash leaves either the old file or the whole new one.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        yield temp
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    with suppress(OSError):
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
