@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from vsinr.degrade import resize_matrix
+from vsinr.files import atomic_path
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".ogv", ".m4v", ".y4m", ".mpg", ".ts"}
 DECODED_SUFFIX = ".npz"  # a clip decoded ahead: array "frames", (N, H, W, 3) uint8 RGB
@@ -48,8 +49,7 @@ class VideoFolder:
             if len(frames) < 3:
                 continue
             cut = max(3, int(len(frames) * (1 - val_fraction)))
-            frames = frames[:cut] if split == "train" else frames[cut - 2:]
-            clip = np.stack(frames)
+            clip = frames[:cut] if split == "train" else frames[cut - 2:]
             if max(clip.shape[1:3]) > max_side:  # keep memory and detail scale in check
                 step = math.ceil(max(clip.shape[1:3]) / max_side)
                 clip = clip[:, ::step, ::step]
@@ -90,7 +90,8 @@ def decode(path: Path) -> np.ndarray:
     import av
 
     with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
 
 
 def decode_folder(videos: str | Path, out: str | Path) -> list[Path]:
@@ -100,7 +101,8 @@ def decode_folder(videos: str | Path, out: str | Path) -> list[Path]:
     written = []
     for path in sorted(p for p in Path(videos).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
         target = out / f"{path.stem}{DECODED_SUFFIX}"
-        np.savez_compressed(target, frames=decode(path))
+        with atomic_path(target) as temp, open(temp, "wb") as f:  # a file object: numpy adds no suffix
+            np.savez_compressed(f, frames=decode(path))
         written.append(target)
     return written
 
