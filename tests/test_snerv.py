@@ -109,7 +109,7 @@ def test_pruning_zeroes_the_smallest_tenth_and_keeps_it_zero():
 def test_encode_then_decode_gives_the_in_memory_quantised_frames_bit_for_bit(tmp_path: Path):
     torch.manual_seed(0)
     frames = torch.rand(3, 3, 16, 24)
-    state, config = compress.fit_clip(frames, size=50000, epochs=2)
+    state, config = Fi.fit_clip(frames, size=50000, epochs=2)
     path = tmp_path / "clip.vsnerv"
     compress.write(path, state, config, Fraction(25))
     clip = compress.open_file(path)

@@ -19,8 +19,8 @@ import torch
 
 from vsinr import metrics
 from vsinr_snerv import codec
-from vsinr_snerv.fit import Schedule, decoder_from, fit, prune, render, representation
-from vsinr_snerv.model import Config, SNeRV, sized
+from vsinr_snerv.fit import decoder_from, fit_clip, render
+from vsinr_snerv.model import Config, SNeRV
 
 FORMAT = "snerv-b"
 MODEL_BITS, EMBED_BITS = 8, 6
@@ -69,34 +69,6 @@ def encode(frames: torch.Tensor, fps: Fraction, path: Path, *, size: str | float
     n_bytes = path.stat().st_size
     height, width = config.size
     return Encoded(path, n_bytes, metrics.bits_per_pixel(n_bytes, width, height, len(frames)), psnr, fitted, config)
-
-
-def fit_clip(frames: torch.Tensor, *, size: str | float, epochs: int, prune_share: float = 0.0, finetune: int = 0,
-             device: str = "cpu", seed: int = 1, log: Callable[[str], None] = lambda text: None,
-             known: torch.Tensor | None = None, checkpoint: Path | None = None,
-             ) -> tuple[dict[str, torch.Tensor], Config]:
-    """The fitted (unquantised) representation of ``frames`` and its configuration.
-
-    ``known`` (T, 1, H, W) masks the fit (in-painting); ``checkpoint`` (a ``.safetensors`` path) makes it
-    resumable (``fit.fit``), and is removed once the representation is made."""
-    count, _, height, width = frames.shape
-    config = sized(height, width, count, size)
-    torch.manual_seed(seed)
-    model = SNeRV(config)
-    log(f"SNeRV-B fc_dim {config.fc_dim}, strides {config.strides}, embeddings {config.embed_size}, {count} frames")
-    stages = [checkpoint]
-    fit(model, frames, Schedule(epochs=epochs), device, seed, known=known, log=log, checkpoint=checkpoint)
-    if prune_share > 0:
-        keep = prune(model, prune_share)
-        if finetune > 0:
-            stages.append(None if checkpoint is None else checkpoint.with_suffix(".finetune.safetensors"))
-            fit(model, frames, Schedule(epochs=finetune, lr=1e-4, warmup=0.0), device, seed + 1, known=known, log=log,
-                keep=keep, checkpoint=stages[-1])
-    state = representation(model.cpu(), frames, known)
-    for path in stages:
-        if path is not None:
-            path.unlink(missing_ok=True)
-    return state, config
 
 
 def write(path: Path, state: dict[str, torch.Tensor], config: Config, fps: Fraction) -> None:

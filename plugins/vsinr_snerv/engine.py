@@ -16,8 +16,7 @@ import torch
 
 from vsinr import fitting
 from vsinr_snerv import temporal
-from vsinr_snerv.compress import fit_clip
-from vsinr_snerv.fit import decoder_from, render
+from vsinr_snerv.fit import decoder_from, fit_clip, render
 from vsinr_snerv.model import Config, SNeRV, sized
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from vsinr import fitting
 from vsinr.fitting import FitError, check_finite
 from vsinr.holes import temporal_fill
-from vsinr_snerv.model import SNeRV, normalise
+from vsinr_snerv.model import Config, SNeRV, normalise, sized
 
 HOLE_WEIGHT = 0.1  # in-painting: the weight of the classical fill as the target inside holes
 
@@ -239,3 +239,31 @@ def render(model: SNeRV, state: dict[str, torch.Tensor], index: int) -> torch.Te
     out, _, _ = model.decode(embedding, norms)
     height, width = model.config.size
     return out[0, :, :height, :width]
+
+
+def fit_clip(frames: torch.Tensor, *, size: str | float, epochs: int, prune_share: float = 0.0, finetune: int = 0,
+             device: str = "cpu", seed: int = 1, log: Callable[[str], None] = lambda text: None,
+             known: torch.Tensor | None = None, checkpoint: Path | None = None,
+             ) -> tuple[dict[str, torch.Tensor], Config]:
+    """The fitted (unquantised) representation of ``frames`` and its configuration.
+
+    ``known`` (T, 1, H, W) masks the fit (in-painting); ``checkpoint`` (a ``.safetensors`` path) makes it
+    resumable (``fit.fit``), and is removed once the representation is made."""
+    count, _, height, width = frames.shape
+    config = sized(height, width, count, size)
+    torch.manual_seed(seed)
+    model = SNeRV(config)
+    log(f"SNeRV-B fc_dim {config.fc_dim}, strides {config.strides}, embeddings {config.embed_size}, {count} frames")
+    stages = [checkpoint]
+    fit(model, frames, Schedule(epochs=epochs), device, seed, known=known, log=log, checkpoint=checkpoint)
+    if prune_share > 0:
+        keep = prune(model, prune_share)
+        if finetune > 0:
+            stages.append(None if checkpoint is None else checkpoint.with_suffix(".finetune.safetensors"))
+            fit(model, frames, Schedule(epochs=finetune, lr=1e-4, warmup=0.0), device, seed + 1, known=known, log=log,
+                keep=keep, checkpoint=stages[-1])
+    state = representation(model.cpu(), frames, known)
+    for path in stages:
+        if path is not None:
+            path.unlink(missing_ok=True)
+    return state, config
