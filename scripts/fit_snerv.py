@@ -29,12 +29,14 @@ import click
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from vsinr_snerv.fit import decoder_from, fit_clip, render
 from vsinr_snerv.model import Config, SNeRV, total_parameters
 
+from vsinr.cli import crop_size
 from vsinr.devices import resolve_device
 from vsinr.files import atomic_path
+from vsinr.metrics import bits_per_pixel
 from vsinr.training.data import decode
 
 
@@ -44,7 +46,8 @@ def _say(text: str) -> None:
 
 def load(path: Path, frames: int | None, crop: tuple[int, int] | None, scale: int) -> torch.Tensor:
     """The clip as (T, 3, H, W) in [0, 1]: the first ``frames``, the centre ``crop`` (w, h), then shrunk
-    ``scale`` times per side with antialiased bicubic (MATLAB-like, as the evaluation protocol)."""
+    ``scale`` times per side with torch's antialiased bicubic and rounded to 8 bits (the session-11
+    CPU stand-in was made this way)."""
     video = decode(path)[:frames]
     if not len(video):
         raise click.BadParameter(f"{path} holds no frames", param_hint="CLIP")
@@ -63,16 +66,6 @@ def load(path: Path, frames: int | None, crop: tuple[int, int] | None, scale: in
                           for part in clip.split(16)]).clamp(0, 1)
         clip = (clip * 255).round() / 255  # as a decoded 8-bit clip would be
     return clip.contiguous()
-
-
-def _size(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: give WIDTHxHEIGHT, such as 1280x640", param_hint="--crop") from None
-    return width, height
 
 
 @click.command()
@@ -97,14 +90,14 @@ def main(clip: Path, output: Path, vsnerv: Path | None, crop: str | None, scale:
     dev = resolve_device(device)
     if dev.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # one frame size throughout, as the official training
-    video = load(clip, frames, _size(crop), scale)
+    video = load(clip, frames, crop_size(crop), scale)
     count, _, height, width = video.shape
     _say(f"{clip.name}: {count} frames of {width}x{height}, size {size}, {epochs} epochs on {dev}")
     started = time.monotonic()
     fitted = not output.is_file()
     if not fitted:
-        state = load_file(output)
         with safe_open(output, "pt") as stored:
+            state = {name: stored.get_tensor(name) for name in stored.keys()}
             config = Config.from_json(json.loads(stored.metadata()["config"]))
         _say(f"{output} exists: measuring it, not fitting again")
     else:
@@ -127,7 +120,8 @@ def main(clip: Path, output: Path, vsnerv: Path | None, crop: str | None, scale:
 
         write(vsnerv, state, config, Fraction(fps))
         opened = open_file(vsnerv)
-        row |= {"file_bytes": vsnerv.stat().st_size, "file_bpp": 8 * vsnerv.stat().st_size / (count * width * height),
+        size_bytes = vsnerv.stat().st_size
+        row |= {"file_bytes": size_bytes, "file_bpp": bits_per_pixel(size_bytes, width, height, count),
                 "file_psnr": _psnr((opened.frame(i) for i in range(count)), video)}
         _say(f"{vsnerv}: {row['file_bytes']} bytes, {row['file_bpp']:.4f} bpp, PSNR {row['file_psnr']:.2f} dB")
     if json_path is not None:

@@ -29,6 +29,7 @@ import click
 import torch
 from torch import nn
 
+from vsinr.cli import crop_size
 from vsinr.flow import intermediate, pairs, warp
 from vsinr.training.data import decode
 
@@ -74,8 +75,8 @@ def main(clip: Path, frames: int, crop: str | None, train: str, mix_only: bool, 
     """Fit the correction on CLIP's observed frames; print the scored frames' PSNR as it goes."""
     torch.manual_seed(seed)
     video = torch.from_numpy(decode(clip)[:frames]).permute(0, 3, 1, 2).float() / 255
-    if crop:
-        width, height = (int(v) for v in crop.split("x"))
+    if size := crop_size(crop):
+        width, height = size
         y0, x0 = (video.shape[-2] - height) // 2, (video.shape[-1] - width) // 2
         video = video[..., y0:y0 + height, x0:x0 + width]
     observed, scored = video[0::2], video[1::2]

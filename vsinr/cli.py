@@ -128,8 +128,8 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
     click.echo(str(output))
 
 
-def _crop(crop: str | None) -> tuple[int, int] | None:
-    """``--crop WxH`` as (width, height); None when not given."""
+def crop_size(crop: str | None) -> tuple[int, int] | None:
+    """``--crop WxH`` as (width, height); None when not given (also for the scripts)."""
     if not crop:
         return None
     try:
@@ -174,7 +174,7 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
         arrays, fps = load_clip(input_path, frames)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
-    arrays = centre_crop(arrays, _crop(crop))
+    arrays = centre_crop(arrays, crop_size(crop))
     clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
     options = {"size": size, "epochs": epochs, "prune": prune, "finetune": finetune, "device": resolve_device(device)}
     try:
@@ -319,7 +319,7 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
 
     from vsinr import benchmark, report
 
-    settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames, crop=_crop(crop),
+    settings = benchmark.Settings(sscale=sscale, tscale=tscale, factor=factor, max_frames=max_frames, crop=crop_size(crop),
                                   codec_epochs=codec_epochs, **({"qualities": qualities} if qualities else {}),
                                   **({"codec_sizes": codec_sizes} if codec_sizes else {}),
                                   **({"crfs": crfs} if crfs else {}))

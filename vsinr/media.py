@@ -43,8 +43,6 @@ def to_yuv(clip: vs.VideoNode, matrix: str, bits: int = 8) -> vs.VideoNode:
     return clip
 
 
-
-
 def encode(
     clip: vs.VideoNode,
     target: Path,
