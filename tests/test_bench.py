@@ -90,14 +90,17 @@ def test_shots_split_at_cuts() -> None:
 def test_evaluate_end_to_end(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "slide.mp4", moving_frames(9))
     settings = benchmark.Settings(sscale=2, tscale=2)
-    results = benchmark.evaluate("stvsr", [clip], settings, methods=["classic"])["stvsr"]
+    blend = "vsinr:classic[kernel=bicubic,motion=blend]"
+    results = benchmark.evaluate("stvsr", [clip], settings, methods=["classic", "classic:kernel=bicubic,motion=blend"])["stvsr"]
     row = results["clips"]["slide.mp4"]
-    assert set(results["runners"]) == {"vsinr:classic", "bicubic+repeat", "bicubic+blend", "spline36+blend",
-                                       "spline36+flowfps"}
-    # classic is bicubic + blend through vsinr: the same numbers as the native graph
+    assert set(results["runners"]) == {"vsinr:classic", blend, "bicubic+repeat", "bicubic+blend",
+                                       "spline36+blend", "spline36+flowfps"}
+    # classic with bicubic and blend through vsinr: the same numbers as the native graph
     for key in ("psnr_y", "psnr_y_interp", "psnr_y_aligned", "ssim_rgb"):
-        assert row["vsinr:classic"][key] == pytest.approx(row["bicubic+blend"][key], abs=1e-9)
-    assert row["vsinr:classic"]["psnr_y_interp"] > row["bicubic+repeat"]["psnr_y_interp"]
+        assert row[blend][key] == pytest.approx(row["bicubic+blend"][key], abs=1e-9)
+    # its defaults (Spline36, motion along DIS flow): the same source frames as Spline36, better in between
+    assert row["vsinr:classic"]["psnr_y_aligned"] == pytest.approx(row["spline36+blend"]["psnr_y_aligned"], abs=1e-9)
+    assert row["vsinr:classic"]["psnr_y_interp"] > row["spline36+blend"]["psnr_y_interp"] + 1
     assert row["vsinr:classic"]["frames"] == 9 and row["vsinr:classic"]["fps"] > 0
     assert row["vsinr:classic"]["first_s"] > 0
     interp = benchmark.evaluate("interpolate", [clip], settings, methods=["classic"], use_baselines=False)["interpolate"]

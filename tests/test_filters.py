@@ -16,13 +16,17 @@ import vsinr
 core = vs.core
 
 
-# the host's behaviour is checked on the classic method, whose output is known exactly
+# the host's behaviour is checked on the classic method with bicubic and linear blending, whose output
+# is known exactly
+BLEND = {"method": "classic", "kernel": "bicubic", "motion": "blend"}
+
+
 def STVSR(clip: vs.VideoNode, *args: object, **kwargs: object) -> vs.VideoNode:  # noqa: N802
-    return core.vsinr.STVSR(clip, *args, **{"method": "classic", **kwargs})
+    return core.vsinr.STVSR(clip, *args, **{**BLEND, **kwargs})
 
 
 def Interpolate(clip: vs.VideoNode, *args: object, **kwargs: object) -> vs.VideoNode:  # noqa: N802
-    return core.vsinr.Interpolate(clip, *args, **{"method": "classic", **kwargs})
+    return core.vsinr.Interpolate(clip, *args, **{**BLEND, **kwargs})
 
 
 def expected_stvsr(src: vs.VideoNode, sscale: int, tscale: int) -> list[np.ndarray]:
@@ -132,7 +136,7 @@ def test_rgbh_in_rgbh_out() -> None:
 
 def test_python_mirror_and_version() -> None:
     src = noise_clip()
-    assert np.array_equal(planes(vsinr.stvsr(src, 2, 4, method="classic").get_frame(5)), planes(STVSR(src, 2, 4).get_frame(5)))
+    assert np.array_equal(planes(vsinr.stvsr(src, 2, 4, **BLEND).get_frame(5)), planes(STVSR(src, 2, 4).get_frame(5)))
     assert vsinr.interpolate(src, fps_num=60, fps_den=1).num_frames == 15
     version = core.vsinr.Version()
     assert version["version"] == vsinr.__version__.encode() or version["version"] == vsinr.__version__

@@ -95,7 +95,7 @@ def test_broken_and_foreign_weights_are_clear_errors(tmp_path: Path) -> None:
     # through VapourSynth: a clear error naming the function, the method and the file
     message = error_of(lambda: core.vsinr.STVSR(noise_clip(), 2, 2, method="videoinr", weights=str(truncated)))
     assert message.startswith("STVSR: method 'videoinr' failed to load") and "truncated.safetensors" in message
-    message = error_of(lambda: core.vsinr.STVSR(noise_clip(), 2, 2, weights=str(tmp_path / "missing.pth")))
+    message = error_of(lambda: core.vsinr.STVSR(noise_clip(), 2, 2, method="videoinr", weights=str(tmp_path / "missing.pth")))
     assert "does not exist" in message
 
 
@@ -112,7 +112,7 @@ def test_fractional_scales_any_size(tmp_path: Path, sscale: float, size: tuple[i
 def test_exact_rate_and_interpolate_keeps_source_frames(tmp_path: Path) -> None:
     path = str(tiny_weights(tmp_path))
     src = noise_clip(length=5, fpsnum=24000, fpsden=1001)
-    out = core.vsinr.STVSR(src, 2, fps_num=60000, fps_den=1001, weights=path)
+    out = core.vsinr.STVSR(src, 2, fps_num=60000, fps_den=1001, method="videoinr", weights=path)
     assert out.num_frames == 12 and out.fps == Fraction(60000, 1001)
     assert out.get_frame(7).props["VsinrSourceTime"] == pytest.approx(2.8)
     interp = core.vsinr.Interpolate(src, 2, method="videoinr", weights=path)
@@ -126,8 +126,8 @@ def test_exact_rate_and_interpolate_keeps_source_frames(tmp_path: Path) -> None:
 def test_tiled_equals_untiled(tmp_path: Path) -> None:
     path = str(tiny_weights(tmp_path))
     src = noise_clip(width=64, height=48, length=2)
-    whole = frames(core.vsinr.STVSR(src, 2.5, 2, weights=path))
-    tiled = frames(core.vsinr.STVSR(src, 2.5, 2, weights=path, tile=[24, 20]))
+    whole = frames(core.vsinr.STVSR(src, 2.5, 2, method="videoinr", weights=path))
+    tiled = frames(core.vsinr.STVSR(src, 2.5, 2, method="videoinr", weights=path, tile=[24, 20]))
     for a, b in zip(whole, tiled, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-3, rtol=0)
 
@@ -142,7 +142,7 @@ def test_each_pair_is_encoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(VideoINR, "encode", counting)
     src = noise_clip(length=4)
-    out = core.vsinr.STVSR(src, 2, 8, weights=str(tiny_weights(tmp_path)))
+    out = core.vsinr.STVSR(src, 2, 8, method="videoinr", weights=str(tiny_weights(tmp_path)))
     order = list(range(out.num_frames))
     np.random.default_rng(0).shuffle(order)
     for k in order:
@@ -154,7 +154,7 @@ def test_scene_change_holds_the_left_frame_and_props_follow(tmp_path: Path) -> N
     path = str(tiny_weights(tmp_path))
     src = core.std.SetFrameProps(noise_clip(length=4), Custom=5)
     cut = src[:1] + core.std.SetFrameProps(src[1], _SceneChangeNext=1) + src[2:]
-    out = core.vsinr.STVSR(cut, 2, 4, weights=path)
+    out = core.vsinr.STVSR(cut, 2, 4, method="videoinr", weights=path)
     got = frames(out)
     for k in (5, 6, 7):
         assert np.array_equal(got[k], got[4])  # the left frame's super-resolution, not a blend
@@ -165,12 +165,12 @@ def test_scene_change_holds_the_left_frame_and_props_follow(tmp_path: Path) -> N
 
 def test_bad_scales_and_precision(tmp_path: Path) -> None:
     path = str(tiny_weights(tmp_path))
-    assert "positive" in error_of(lambda: core.vsinr.STVSR(noise_clip(), 0, 2, weights=path))
-    assert "GiB" in error_of(lambda: core.vsinr.STVSR(noise_clip(), 5000, 2, weights=path))
-    assert "needs a CUDA device" in error_of(lambda: core.vsinr.STVSR(noise_clip(), 2, 2, weights=path, precision="fp16"))
+    assert "positive" in error_of(lambda: core.vsinr.STVSR(noise_clip(), 0, 2, method="videoinr", weights=path))
+    assert "GiB" in error_of(lambda: core.vsinr.STVSR(noise_clip(), 5000, 2, method="videoinr", weights=path))
+    assert "needs a CUDA device" in error_of(lambda: core.vsinr.STVSR(noise_clip(), 2, 2, method="videoinr", weights=path, precision="fp16"))
 
 
 def test_rgbh_and_planes_roundtrip(tmp_path: Path) -> None:
     src = noise_clip(fmt=vs.RGBH, length=2)
-    out = core.vsinr.STVSR(src, 2, 2, weights=str(tiny_weights(tmp_path)))
+    out = core.vsinr.STVSR(src, 2, 2, method="videoinr", weights=str(tiny_weights(tmp_path)))
     assert out.format.id == vs.RGBH and np.isfinite(planes(out.get_frame(1))).all()

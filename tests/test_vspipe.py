@@ -24,7 +24,7 @@ def fill(n, f):
     return out
 
 clip = core.std.ModifyFrame(blank, blank, fill)
-clip = core.vsinr.STVSR(clip, 2, 4, method="classic")
+clip = core.vsinr.STVSR(clip, 2, 4, method="classic", kernel="bicubic", motion="blend")
 if globals().get("y4m"):
     clip = core.resize.Bicubic(clip, format=vs.YUV444P16, matrix_s="709")
 clip.set_output()

@@ -217,6 +217,10 @@ class _Filter:
         else:
             src_vi = api.getVideoInfo(self.node).contents
             in_size = (src_vi.height, src_vi.width)
+            if plan.tile != (0, 0) and not getattr(engine, "tiles", True):
+                raise tasks.UsageError(
+                    f"method {plan.method.name!r} estimates motion over whole frames and does not tile; leave tile empty"
+                )
             overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
             tile = self._tile(engine, device, in_size)
             grid = TileGrid(in_size, plan.out_size, tile, overlap)

@@ -53,6 +53,33 @@ def pairs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return forward, backward
 
 
+def pair(left: torch.Tensor, right: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """DIS flows ``left`` → ``right`` and back, each (1, 2, H, W) in pixels of the (3, H, W) frames given.
+
+    With ``scale`` < 1 the flow is estimated on the frames shrunk by that factor (area averaging) and
+    scaled back up: for frames already enlarged by a resizer, ``1 / sscale`` estimates it at the source
+    size, where it costs less and sees the source's detail rather than the resizer's.
+    """
+    import cv2
+
+    height, width = left.shape[-2:]
+    small = (max(8, round(width * scale)), max(8, round(height * scale)))
+    gray = []
+    for frame in (left, right):
+        g = to_gray8(frame.permute(1, 2, 0).float().cpu().numpy())
+        gray.append(g if small == (width, height) else cv2.resize(g, small, interpolation=cv2.INTER_AREA))
+    dis = _dis()
+    out = []
+    for a, b in ((gray[0], gray[1]), (gray[1], gray[0])):
+        f = dis.calc(a, b, None)
+        if small != (width, height):
+            f = cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
+            f[..., 0] *= width / small[0]
+            f[..., 1] *= height / small[1]
+        out.append(torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None].to(left.device))
+    return out[0], out[1]
+
+
 def velocities(forward: torch.Tensor, backward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame motion from ``pairs``' flows: velocity (T, 2, H, W) as (dx, dy) pixels per frame, and a
     confidence (T, 1, H, W) in [0, 1].
@@ -110,5 +137,13 @@ def between(a: torch.Tensor, b: torch.Tensor, f01: torch.Tensor, f10: torch.Tens
         return a.clone()
     if s >= 1:
         return b.clone()
+    a_s, b_s = moved(a, b, f01, f10, s)
+    return (1 - s) * a_s + s * b_s
+
+
+def moved(a: torch.Tensor, b: torch.Tensor, f01: torch.Tensor, f10: torch.Tensor,
+          s: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``a`` and ``b`` (N, C, H, W) each moved to time ``s`` (a number or (N, 1, 1, 1)) along
+    ``intermediate``'s flows: what ``between`` mixes."""
     to0, to1 = intermediate(f01, f10, s)
-    return (1 - s) * warp(a, to0) + s * warp(b, to1)
+    return warp(a, to0), warp(b, to1)

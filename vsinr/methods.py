@@ -93,13 +93,15 @@ class WindowedEngine(Protocol):
     ``step`` source frames. ``halo`` is the input context, in pixels, each output pixel depends on:
     the smallest useful tile overlap. ``bytes_per_out_pixel`` (0: negligible) is the engine's working
     memory per output pixel of a tile: the host picks tiles from it when the user gives none, and
-    refuses sizes that cannot fit at all.
+    refuses sizes that cannot fit at all. ``tiles`` is False for an engine that must see whole frames
+    (global motion estimation): the host then refuses ``tile=`` and never tiles it.
     """
 
     window: int
     step: int
     halo: int
     bytes_per_out_pixel: int
+    tiles: bool
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         """Fill ``out[i]`` (3, H', W') with the frame at local time ``times[i]`` in [0, window-1].

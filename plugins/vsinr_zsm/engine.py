@@ -48,6 +48,8 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo:
 class ZSMEngine:
     """Windows of ``window`` source frames, overlapping by one (see ``vsinr.methods.WindowedEngine``)."""
 
+    tiles = True
+
     def __init__(self, model: ZoomingSlowMo, device: str, precision: str = "fp32", window: int = 4):
         self.model = model.to(device)
         self.device = torch.device(device)
