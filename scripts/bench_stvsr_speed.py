@@ -1,8 +1,12 @@
-"""Space-time SR speed of the pretrained engines (VideoINR, ZSM) at ×4 space ×2 time, without VapourSynth:
-frames out per second, peak GPU memory, and how far fp16/bf16 output strays from fp32.
+"""Space-time SR speed of the engines (videoinr with its default or given weights, zsm, classic) at ×4
+space ×2 time, without VapourSynth: frames out per second, peak GPU memory, and how far fp16/bf16 output
+strays from fp32.
 
     python scripts/bench_stvsr_speed.py --width 480 --height 270 --device cuda --precision fp16
-    python scripts/bench_stvsr_speed.py --width 176 --height 144 --device cpu
+    python scripts/bench_stvsr_speed.py --width 176 --height 144 --device cpu --method videoinr --method classic
+
+``classic`` is timed on frames resized by torch's bicubic, standing in for zimg's Spline36 (which the
+host runs before it); the flow and the warps are what it costs.
 
 The input is a crop of a photo moved a few pixels per frame (speed does not depend on content). Untiled:
 the whole frame in one pass, which is what the host does when memory allows. Results go to stderr and,
@@ -19,6 +23,7 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
+from vsinr_classic.engine import FlowEngine
 from vsinr_videoinr import engine as videoinr
 from vsinr_zsm import engine as zsm
 
@@ -33,6 +38,19 @@ def _frames(count: int, height: int, width: int, device: str) -> list[torch.Tens
                           0.5 + 0.4 * np.sin((x + ys) / 13)])
         frames.append(torch.from_numpy(image).float().to(device))
     return frames
+
+
+class ResizeFirst:
+    """An engine that works at the output size (classic) behind a resize of its source frames."""
+
+    def __init__(self, engine, scale: int):
+        self.engine, self.scale = engine, scale
+        self.window, self.step = engine.window, engine.step
+
+    def render(self, frames, times, out) -> None:
+        big = torch.nn.functional.interpolate(torch.stack(list(frames)), scale_factor=self.scale, mode="bicubic",
+                                              align_corners=False)
+        self.engine.render(list(big), times, out)
 
 
 def _run(engine, frames: list[torch.Tensor], pairs: int, scale: int, device: str) -> tuple[float, int, torch.Tensor]:
@@ -56,7 +74,9 @@ def _run(engine, frames: list[torch.Tensor], pairs: int, scale: int, device: str
 
 
 @click.command()
-@click.option("--method", "methods", multiple=True, default=("videoinr", "zsm"), show_default=True)
+@click.option("--method", "methods", multiple=True, default=("videoinr", "zsm"), show_default=True,
+              help="videoinr, zsm or classic (repeatable)")
+@click.option("--weights", default="", help="videoinr weights (empty: the default)")
 @click.option("--width", default=480, show_default=True)
 @click.option("--height", default=270, show_default=True)
 @click.option("--device", default="cuda" if torch.cuda.is_available() else "cpu", show_default=True)
@@ -64,7 +84,7 @@ def _run(engine, frames: list[torch.Tensor], pairs: int, scale: int, device: str
               help="fp32, fp16 or bf16 (repeatable; the half precisions need CUDA).")
 @click.option("--windows", default=4, show_default=True, help="Windows timed after one warm-up.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the results here.")
-def main(methods: tuple[str, ...], width: int, height: int, device: str, precisions: tuple[str, ...],
+def main(methods: tuple[str, ...], weights: str, width: int, height: int, device: str, precisions: tuple[str, ...],
          windows: int, json_path: Path | None) -> None:
     frames = _frames(12, height, width, device)
     results = []
@@ -72,7 +92,9 @@ def main(methods: tuple[str, ...], width: int, height: int, device: str, precisi
         reference = None
         for precision in ("fp32", *[p for p in precisions if p != "fp32"]):
             if method == "videoinr":
-                engine = videoinr.VideoINREngine(videoinr.load_model(), device, precision)
+                engine = videoinr.build_engine(weights, device, precision)
+            elif method == "classic":
+                engine = ResizeFirst(FlowEngine(flow_scale=0.25), 4)
             else:
                 engine = zsm.ZSMEngine(zsm.load_model("", "stvsr", "clean"), device, precision)
             if device.startswith("cuda"):

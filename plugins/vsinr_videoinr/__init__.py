@@ -14,9 +14,9 @@ __version__ = "0.1.0"
 
 
 def _load(request: EngineRequest) -> WindowedEngine:
-    from vsinr_videoinr.engine import VideoINREngine, load_model
+    from vsinr_videoinr.engine import build_engine
 
-    return VideoINREngine(load_model(request.weights), request.device, precision_for(request, "videoinr"))
+    return build_engine(request.weights, request.device, precision_for(request, "videoinr"))
 
 
 SPEC = MethodSpec(

@@ -13,24 +13,36 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vsinr import devices, weights
+from vsinr import devices, flow, weights
 from vsinr_videoinr.arch import CONFIGS, VideoINR
+from vsinr_videoinr.flowinr import FlowINR
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_small.safetensors"
 
 
-def load_model(path: str | Path = "") -> VideoINR:
-    """The network with weights from ``path`` (ours or the authors' ``latest_G.pth``; empty: the default)."""
+def load_model(path: str | Path = "") -> VideoINR | FlowINR:
+    """The network with weights from ``path`` (ours or the authors' ``latest_G.pth``; empty: the default).
+
+    A header with ``kind: flow`` is the flow-guided configuration (``flowinr.py``); anything else is the
+    VideoINR architecture of ``arch.py``."""
     path = Path(path) if path else DEFAULT_WEIGHTS
     state, config = weights.read(path, "videoinr")
     if config is None:  # an official checkpoint carries no configuration: it is the released one
         config = CONFIGS["released"]
     try:
-        model = VideoINR(**config)
+        model = FlowINR(**config) if config.get("kind") == "flow" else VideoINR(**config)
     except TypeError as exc:
         raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
     weights.load_into(model, state, repr(str(path)))
     return model.eval()
+
+
+def build_engine(path: str | Path, device: str, precision: str = "fp32") -> VideoINREngine | FlowINREngine:
+    """The engine for the weights at ``path`` (empty: the default): flow-guided or VideoINR by their header."""
+    model = load_model(path)
+    if isinstance(model, FlowINR):
+        return FlowINREngine(model, device, precision)
+    return VideoINREngine(model, device, precision)
 
 
 class VideoINREngine:
@@ -38,6 +50,7 @@ class VideoINREngine:
 
     window = 2
     step = 1
+    tiles = True
 
     def __init__(self, model: VideoINR, device: str, precision: str = "fp32", chunk: int = 65536):
         self.model = model.to(device)
@@ -71,4 +84,48 @@ class VideoINREngine:
             feat, inp = self.model.encode(pair)
             for t, target in pending:
                 frame = self.model.decode(feat, inp, float(t), size, region=(h, w), chunk=self.chunk)
+                target.copy_(frame[0].clamp_(0, 1))
+
+
+class FlowINREngine:
+    """Pair windows for the flow-guided configuration: DIS flow between the pair at the source size, the
+    frames moved along it to each time, the network's encoder and spatial field at the output size.
+    The flow sees whole frames, so this engine does not tile; its decoder works in bands of rows."""
+
+    window = 2
+    step = 1
+    halo = 0
+    bytes_per_out_pixel = 0
+    tiles = False
+
+    def __init__(self, model: FlowINR, device: str, precision: str = "fp32", rows: int = 256):
+        self.model = model.to(device)
+        self.device = torch.device(device)
+        self.precision = precision
+        self.rows = rows
+
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        left, right = (f.float() for f in frames)
+        h, w = left.shape[-2:]
+        size = tuple(out[0].shape[-2:])
+        pending = []
+        for t, target in zip(times, out, strict=True):
+            if size == (h, w) and t in (0, 1):  # at the source size, source instants are the sources
+                target.copy_(frames[int(t)])
+            else:
+                pending.append((float(t), target))
+        if not pending:
+            return
+        f01 = f10 = None
+        with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
+            for t, target in pending:
+                if t in (0, 1):
+                    a_t = b_t = (left if t == 0 else right)[None]
+                else:
+                    if f01 is None:
+                        f01, f10 = flow.pair(left, right)
+                    a_t, b_t = flow.moved(left[None], right[None], f01, f10, t)
+                tt = torch.tensor([t], device=self.device)
+                feat = self.model.encode(a_t, b_t, tt) if self.model.corrects(size[0] / h, size[1] / w) else None
+                frame = self.model.decode(feat, a_t, b_t, tt, size, rows=self.rows)
                 target.copy_(frame[0].clamp_(0, 1))

@@ -1,0 +1,122 @@
+"""VideoINR's flow-guided configuration: classical motion, a learned continuous-scale spatial field.
+
+The released VideoINR learns everything: features, a temporal field of flows, the RGB decoder. With the
+compute this project has (CPU hours, not GPU days) those flows do not get learned. Here the temporal
+field is DIS optical flow (``vsinr.flow``, no weights) and the network learns what flow and resampling
+miss:
+
+1. both source frames are moved to time t along the flow at the source size (``vsinr.flow.between``'s
+   intermediate flows), giving two aligned frames ``a_t`` and ``b_t``;
+2. a small convolutional encoder sees both (and t) at the source size and makes a feature map;
+3. a spatial implicit field decodes any output pixel, at any scale: an MLP (1×1 convolutions) reads the
+   feature map bilinearly at the pixel's position, with its offset from the nearest source pixel centre
+   and the scale, and predicts a correction to the fixed base: the bicubic upsampling of
+   (1 - t)·a_t + t·b_t.
+
+The MLP's last layer starts at zero, so an untrained model is exactly its base, a motion-compensated
+blend then bicubic; training only adds. ``scales`` (in the weights header) is the range of spatial scales
+the correction was trained for; outside it the model returns its base alone rather than extrapolate. Every operation exports to ONNX (convolutions, ``grid_sample``).
+The flow itself is computed outside the network (``FlowINREngine``), on whole frames.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Model configurations of this kind (``kind: flow`` in a weights file's header).
+CONFIGS: dict[str, dict] = {
+    "flow": {"kind": "flow", "nf": 32, "blocks": 4, "hidden": 48, "scales": [1.0, 4.0]},
+    "flow_tiny": {"kind": "flow", "nf": 8, "blocks": 1, "hidden": 8, "scales": [1.0, 4.0]},
+}
+
+
+class ResBlock(nn.Module):
+    def __init__(self, nf: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(nf, nf, 3, padding=1)
+        self.conv2 = nn.Conv2d(nf, nf, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class FlowINR(nn.Module):
+    """Encoder at the source size + spatial MLP at the output size, correcting a flow-warped bicubic base."""
+
+    def __init__(self, kind: str = "flow", nf: int = 32, blocks: int = 4, hidden: int = 48,
+                 scales: tuple[float, float] | list[float] = (1.0, 4.0)):
+        super().__init__()
+        if kind != "flow":
+            raise TypeError(f"FlowINR builds kind 'flow', not {kind!r}")
+        low, high = (float(s) for s in scales)
+        if not 0 < low <= high:
+            raise TypeError(f"scales must be [low, high] with 0 < low <= high, got {scales!r}")
+        self.scales = (low, high)
+        self.config = {"kind": kind, "nf": nf, "blocks": blocks, "hidden": hidden, "scales": [low, high]}
+        self.head = nn.Conv2d(7, nf, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(nf) for _ in range(blocks)])
+        # per output pixel: features, base RGB, offset (y, x) from the nearest source pixel, 1/scale (y, x)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(nf + 3 + 4, hidden, 1), nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
+            nn.Conv2d(hidden, 3, 1),
+        )
+        nn.init.zeros_(self.decoder[-1].weight)
+        nn.init.zeros_(self.decoder[-1].bias)
+        #: input context of each feature, in source pixels (tiles would need it; the flow does not tile)
+        self.halo = 2 * blocks + 2
+
+    def encode(self, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Features (B, nf, h, w) of the two frames moved to time ``t`` (B,) along the flow."""
+        time = t.view(-1, 1, 1, 1).to(a_t.dtype).expand(-1, 1, *a_t.shape[-2:])
+        x = self.head(torch.cat([a_t, b_t, time], 1))
+        return x + self.body(x)
+
+    def decode(self, feat: torch.Tensor | None, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor,
+               size: tuple[int, int], rows: int = 0) -> torch.Tensor:
+        """The frame (B, 3, H, W) at ``size`` from ``encode``'s features (None where ``corrects`` is
+        False: only the base is decoded); ``rows`` > 0 decodes that many output rows at a time (bounded
+        memory, same result)."""
+        h, w = a_t.shape[-2:]
+        out_h, out_w = size
+        t = t.view(-1, 1, 1, 1).to(a_t.dtype)
+        blend = torch.lerp(a_t, b_t, t)
+        step = rows if rows > 0 else out_h
+        correct = self.corrects(out_h / h, out_w / w)
+        if correct and feat is None:
+            raise ValueError("decoding a correction needs encode()'s features")
+        bands = [self._band(feat, blend, (h, w), (out_h, out_w), y0, min(out_h, y0 + step), correct)
+                 for y0 in range(0, out_h, step)]
+        return torch.cat(bands, 2) if len(bands) > 1 else bands[0]
+
+    def corrects(self, scale_y: float, scale_x: float) -> bool:
+        """Whether the learned correction applies at these scales (inside the trained range, give or
+        take the rounding of patch sizes)."""
+        low, high = self.scales
+        return all(low - 0.02 <= s <= high + 0.02 for s in (scale_y, scale_x))
+
+    def _band(self, feat: torch.Tensor | None, blend: torch.Tensor, src: tuple[int, int], size: tuple[int, int],
+              y0: int, y1: int, correct: bool = True) -> torch.Tensor:
+        (h, w), (out_h, out_w) = src, size
+        dev, dt = blend.device, blend.dtype
+        # output pixel centres in source pixel units (align_corners=False convention)
+        ys = (torch.arange(y0, y1, device=dev, dtype=torch.float32) + 0.5) * (h / out_h) - 0.5
+        xs = (torch.arange(out_w, device=dev, dtype=torch.float32) + 0.5) * (w / out_w) - 0.5
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        grid = torch.stack([(gx + 0.5) * (2 / w) - 1, (gy + 0.5) * (2 / h) - 1], -1)
+        grid = grid.to(dt).unsqueeze(0).expand(blend.shape[0], -1, -1, -1)
+        base = F.grid_sample(blend, grid, mode="bicubic", padding_mode="border", align_corners=False)
+        if not correct:
+            return base
+        sampled = F.grid_sample(feat, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        offset = torch.stack([gy - gy.round(), gx - gx.round()]).to(dt)  # in [-0.5, 0.5]
+        inv = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dt).view(2, 1, 1).expand(2, *gy.shape)
+        extra = torch.cat([offset, inv]).unsqueeze(0).expand(blend.shape[0], -1, -1, -1)
+        return base + self.decoder(torch.cat([sampled, base, extra], 1))
+
+    def forward(self, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        h, w = a_t.shape[-2:]
+        feat = self.encode(a_t, b_t, t) if self.corrects(size[0] / h, size[1] / w) else None
+        return self.decode(feat, a_t, b_t, t, size)
