@@ -132,8 +132,9 @@ def main() -> None:
               seconds=args.seconds, checkpoint_seconds=60, validate_every=500)
     finally:
         batches.close()
-    rate = samples["count"] / max(1e-9, time.monotonic() - samples["since"])
-    print(json.dumps({"samples_per_second": round(rate, 2)}), file=sys.stderr)
+    if samples["count"]:
+        rate = samples["count"] / max(1e-9, time.monotonic() - samples["since"])
+        print(json.dumps({"samples_per_second": round(rate, 2)}), file=sys.stderr)
     if args.export:
         score = validation_psnr(model, val, device)
         if args.export.exists():

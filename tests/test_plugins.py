@@ -111,7 +111,7 @@ def test_third_party_method_is_callable_and_constrained(plugin_path: Path) -> No
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stdout.decode().splitlines()
     assert lines[0] == (
-        "STVSR: method 'fake' cannot do this: spatial scale 2 is not supported (it does 4); methods that can: classic, videoinr, ofsiren"
+        "STVSR: method 'fake' cannot do this: spatial scale 2 is not supported (it does 4); methods that can: videoinr, classic, ofsiren"
     )
     assert lines[1] == "STVSR: fake_gain is not a parameter of method 'classic'"
     assert lines[2] == (

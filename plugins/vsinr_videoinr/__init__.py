@@ -1,8 +1,10 @@
 """videoinr: continuous space-time super-resolution (VideoINR, Chen et al., CVPR 2022).
 
-A pair of low-resolution frames is encoded once; any pixel at any time between them and at any spatial
-scale is decoded by SIRENs through learned flows. The default weights are ours (``weights/``, see the
-model card there); ``weights=`` also takes the authors' ``latest_G.pth``.
+The released architecture (``arch.py``) encodes a pair of low-resolution frames once and decodes any
+pixel at any time between them and at any spatial scale by SIRENs through learned flows; ``weights=``
+takes the authors' ``latest_G.pth`` for it. The default weights are ours, for the flow-guided
+configuration (``flowinr.py``): DIS optical flow for the motion, a small network for the spatial detail
+(``weights/MODEL_CARD.md``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ def _load(request: EngineRequest) -> WindowedEngine:
 SPEC = MethodSpec(
     name="videoinr",
     version=__version__,
-    summary="VideoINR: any spatial scale, any frame rate, from pairs of frames (learned)",
+    summary="VideoINR: any spatial scale, any frame rate, from pairs of frames (learned; flow-guided by default)",
     tasks={
-        "stvsr": TaskSupport(priority=100),
+        # above classic for STVSR, where its learned detail measures better (README, "Default methods");
+        # below it for Interpolate, where the default weights add nothing at the source size
+        "stvsr": TaskSupport(priority=300),
         "interpolate": TaskSupport(priority=100),
     },
     params=(PRECISION,),

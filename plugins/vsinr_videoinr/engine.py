@@ -17,7 +17,7 @@ from vsinr import devices, flow, weights
 from vsinr_videoinr.arch import CONFIGS, VideoINR
 from vsinr_videoinr.flowinr import FlowINR
 
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_small.safetensors"
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_flow.safetensors"
 
 
 def load_model(path: str | Path = "") -> VideoINR | FlowINR:
