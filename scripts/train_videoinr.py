@@ -1,7 +1,8 @@
-"""Train VideoINR weights on your own material.
+"""Train the authors' VideoINR architecture (``arch.py``) on your own material; the default weights are
+the flow-guided configuration, trained by ``train_flowinr.py``.
 
     python scripts/train_videoinr.py --videos DIR --photos DIR --run runs/videoinr [--config small]
-        [--steps1 1000 --steps2 700] [--export plugins/vsinr_videoinr/weights/videoinr_small.safetensors]
+        [--steps1 1000 --steps2 700] [--export videoinr_small.safetensors]
 
 Data: windows of real clips (every video under --videos, decoded with PyAV) and synthetic motion made
 from the photos under --photos, half and half. The paper's two stages: a fixed ×4 spatial scale, then a
