@@ -1,4 +1,5 @@
-"""classic's defaults: Spline36, and frames between source frames moved along DIS optical flow."""
+"""classic's defaults: Spline36, and frames between source frames moved along DIS optical flow; the
+default method of Interpolate, and videoinr the default of STVSR."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_interpolate_moves_along_the_motion() -> None:
 def test_stvsr_defaults_are_spline36_and_flow() -> None:
     truth = sliding(5)
     clip = media.clip_from_arrays(truth[::2], Fraction(12), vs.RGBS)
-    out = core.vsinr.STVSR(clip, 2, 2)
+    out = core.vsinr.STVSR(clip, 2, 2, method="classic")
     up = frames(core.resize.Spline36(clip, 128, 96))
     got = frames(out)
     assert (out.width, out.height, out.num_frames) == (128, 96, 6)
@@ -50,8 +51,17 @@ def test_stvsr_defaults_are_spline36_and_flow() -> None:
     assert psnr(got[1], middle) > psnr(blend, middle) + 6
 
 
+def test_default_methods() -> None:
+    clip = media.clip_from_arrays(sliding(3), Fraction(12), vs.RGBS)
+    assert np.array_equal(frames(core.vsinr.STVSR(clip, 2, 2))[1], frames(core.vsinr.STVSR(clip, 2, 2, method="videoinr"))[1])
+    classic = frames(core.vsinr.STVSR(clip, 2, 2, method="classic"))[1]
+    assert not np.array_equal(frames(core.vsinr.STVSR(clip, 2, 2))[1], classic)
+    assert np.array_equal(frames(core.vsinr.Interpolate(clip, 2))[1],
+                          frames(core.vsinr.Interpolate(clip, 2, method="classic"))[1])
+
+
 def test_flow_does_not_tile() -> None:
     clip = media.clip_from_arrays(sliding(3), Fraction(12), vs.RGBS)
-    message = error_of(lambda: core.vsinr.STVSR(clip, 2, 2, tile=[32, 32]))
+    message = error_of(lambda: core.vsinr.STVSR(clip, 2, 2, method="classic", tile=[32, 32]))
     assert "STVSR" in message and "does not tile" in message
-    assert core.vsinr.STVSR(clip, 2, 2, motion="blend", tile=[32, 32]).num_frames == 6  # blending tiles
+    assert core.vsinr.STVSR(clip, 2, 2, method="classic", motion="blend", tile=[32, 32]).num_frames == 6  # blending tiles
