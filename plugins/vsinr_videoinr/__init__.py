@@ -12,7 +12,7 @@ from __future__ import annotations
 from vsinr.hookspecs import hookimpl
 from vsinr.methods import PRECISION, EngineRequest, MethodSpec, TaskSupport, WindowedEngine, precision_for
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def _load(request: EngineRequest) -> WindowedEngine:
