@@ -40,19 +40,6 @@ def _frames(count: int, height: int, width: int, device: str) -> list[torch.Tens
     return frames
 
 
-class ResizeFirst:
-    """An engine that works at the output size (classic) behind a resize of its source frames."""
-
-    def __init__(self, engine, scale: int):
-        self.engine, self.scale = engine, scale
-        self.window, self.step = engine.window, engine.step
-
-    def render(self, frames, times, out) -> None:
-        big = torch.nn.functional.interpolate(torch.stack(list(frames)), scale_factor=self.scale, mode="bicubic",
-                                              align_corners=False)
-        self.engine.render(list(big), times, out)
-
-
 def _run(engine, frames: list[torch.Tensor], pairs: int, scale: int, device: str) -> tuple[float, int, torch.Tensor]:
     """Seconds per output frame, outputs made, and the first output (for the precision check)."""
     h, w = frames[0].shape[-2:]
@@ -94,7 +81,7 @@ def main(methods: tuple[str, ...], weights: str, width: int, height: int, device
             if method == "videoinr":
                 engine = videoinr.build_engine(weights, device, precision)
             elif method == "classic":
-                engine = ResizeFirst(FlowEngine(flow_scale=0.25), 4)
+                engine = FlowEngine(flow_scale=0.25)  # resizes the pair itself (torch bicubic)
             else:
                 engine = zsm.ZSMEngine(zsm.load_model("", "stvsr", "clean"), device, precision)
             if device.startswith("cuda"):

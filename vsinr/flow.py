@@ -32,6 +32,11 @@ def to_gray8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(luma * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
+def _gray(frame: torch.Tensor) -> np.ndarray:
+    """A (3, H, W) RGB tensor as DIS's 8-bit luma."""
+    return to_gray8(frame.permute(1, 2, 0).float().cpu().numpy())
+
+
 def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Flow (H, W, 2) = (dx, dy) in pixels from 8-bit gray image ``a`` to ``b``: a(p) ≈ b(p + flow(p))."""
     return _dis().calc(a, b, None)
@@ -41,7 +46,7 @@ def pairs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Flow between consecutive frames of a (T, 3, H, W) clip: forward (k → k+1) and backward (k+1 → k),
     each (T-1, 2, H, W) as (dx, dy) pixels."""
     count, _, height, width = frames.shape
-    gray = [to_gray8(f.permute(1, 2, 0).float().cpu().numpy()) for f in frames]
+    gray = [_gray(f) for f in frames]
     dis = _dis()
 
     def stack(flows: list[np.ndarray]) -> torch.Tensor:
@@ -64,10 +69,9 @@ def pair(left: torch.Tensor, right: torch.Tensor, scale: float = 1.0) -> tuple[t
 
     height, width = left.shape[-2:]
     small = (max(8, round(width * scale)), max(8, round(height * scale)))
-    gray = []
-    for frame in (left, right):
-        g = to_gray8(frame.permute(1, 2, 0).float().cpu().numpy())
-        gray.append(g if small == (width, height) else cv2.resize(g, small, interpolation=cv2.INTER_AREA))
+    gray = [_gray(frame) for frame in (left, right)]
+    if small != (width, height):
+        gray = [cv2.resize(g, small, interpolation=cv2.INTER_AREA) for g in gray]
     dis = _dis()
     out = []
     for a, b in ((gray[0], gray[1]), (gray[1], gray[0])):

@@ -11,6 +11,16 @@ import torch.nn.functional as F
 from vsinr import flow
 
 
+def _at_output_size(frames: Sequence[torch.Tensor], out: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pair as given, or bicubic-resized to the outputs' size when a caller skips the host's native
+    resize (the host resizes with zimg before these engines)."""
+    left, right = frames
+    if left.shape != out[0].shape:
+        pair = F.interpolate(torch.stack(list(frames)), size=out[0].shape[-2:], mode="bicubic", antialias=True)
+        left, right = pair[0], pair[1]
+    return left, right
+
+
 class BlendEngine:
     """Pair windows; output at local time t is (1 - t)·left + t·right, exact at t = 0 and t = 1."""
 
@@ -21,10 +31,7 @@ class BlendEngine:
     tiles = True
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
-        left, right = frames
-        if left.shape != out[0].shape:  # only when a caller skips the host's native resize
-            pair = F.interpolate(torch.stack(frames), size=out[0].shape[-2:], mode="bicubic", antialias=True)
-            left, right = pair[0], pair[1]
+        left, right = _at_output_size(frames, out)
         for t, target in zip(times, out, strict=True):
             # torch.lerp is exact at both ends (it evaluates from the nearer end), so source-aligned and
             # held frames come out bit-identical to the source.
@@ -53,16 +60,13 @@ class FlowEngine:
         self.flow_scale = flow_scale
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
-        left, right = frames
-        if left.shape != out[0].shape:  # only when a caller skips the host's native resize
-            pair = F.interpolate(torch.stack(frames), size=out[0].shape[-2:], mode="bicubic", antialias=True)
-            left, right = pair[0], pair[1]
+        left, right = _at_output_size(frames, out)
         f01 = f10 = None
         for t, target in zip(times, out, strict=True):
             if t in (0, 1):
                 target.copy_(left if t == 0 else right)
                 continue
-            if f01 is None:
+            if f01 is None:  # once per pair, on its first in-between frame
                 f01, f10 = flow.pair(left, right, self.flow_scale)
-            a, b = left[None].float(), right[None].float()
-            target.copy_(flow.between(a, b, f01.float(), f10.float(), float(t))[0].clamp_(0, 1))
+                a, b = left[None].float(), right[None].float()
+            target.copy_(flow.between(a, b, f01, f10, float(t))[0].clamp_(0, 1))

@@ -45,6 +45,19 @@ def build_engine(path: str | Path, device: str, precision: str = "fp32") -> Vide
     return VideoINREngine(model, device, precision)
 
 
+def _pending(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> list[tuple[float, torch.Tensor]]:
+    """Copy the source frames into the outputs at source instants of the source size; the (time, output)
+    pairs left for the network."""
+    size = tuple(out[0].shape[-2:])
+    pending = []
+    for t, target in zip(times, out, strict=True):
+        if size == tuple(frames[0].shape[-2:]) and t in (0, 1):
+            target.copy_(frames[int(t)])
+        else:
+            pending.append((float(t), target))
+    return pending
+
+
 class VideoINREngine:
     """Pair windows (see ``vsinr.methods.WindowedEngine``)."""
 
@@ -67,12 +80,7 @@ class VideoINREngine:
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
         h, w = frames[0].shape[-2:]
         size = tuple(out[0].shape[-2:])
-        pending = []
-        for t, target in zip(times, out, strict=True):
-            if size == (h, w) and t in (0, 1):  # at the source size, source instants are the sources
-                target.copy_(frames[int(t)])
-            else:
-                pending.append((t, target))
+        pending = _pending(frames, times, out)
         if not pending:
             return
         pair = torch.stack([f.float() for f in frames]).view(1, 6, h, w)
@@ -105,17 +113,13 @@ class FlowINREngine:
         self.rows = rows
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        pending = _pending(frames, times, out)
+        if not pending:
+            return
         left, right = (f.float() for f in frames)
         h, w = left.shape[-2:]
         size = tuple(out[0].shape[-2:])
-        pending = []
-        for t, target in zip(times, out, strict=True):
-            if size == (h, w) and t in (0, 1):  # at the source size, source instants are the sources
-                target.copy_(frames[int(t)])
-            else:
-                pending.append((float(t), target))
-        if not pending:
-            return
+        correct = self.model.corrects(size[0] / h, size[1] / w)
         f01 = f10 = None
         with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
             for t, target in pending:
@@ -126,6 +130,6 @@ class FlowINREngine:
                         f01, f10 = flow.pair(left, right)
                     a_t, b_t = flow.moved(left[None], right[None], f01, f10, t)
                 tt = torch.tensor([t], device=self.device)
-                feat = self.model.encode(a_t, b_t, tt) if self.model.corrects(size[0] / h, size[1] / w) else None
+                feat = self.model.encode(a_t, b_t, tt) if correct else None
                 frame = self.model.decode(feat, a_t, b_t, tt, size, rows=self.rows)
                 target.copy_(frame[0].clamp_(0, 1))
