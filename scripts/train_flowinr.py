@@ -36,7 +36,7 @@ from vsinr_videoinr.flowinr import CONFIGS, FlowINR  # noqa: E402
 
 from vsinr import flow, weights  # noqa: E402
 from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade  # noqa: E402
-from vsinr.training.loop import Prefetch, Stage, charbonnier, train  # noqa: E402
+from vsinr.training.loop import Prefetch, Stage, charbonnier, export_if_better, train  # noqa: E402
 
 
 def make_batch(sources: list, rng: np.random.Generator, batch: int, lr: int, scale: float, aligned: float):
@@ -136,19 +136,11 @@ def main() -> None:
         rate = samples["count"] / max(1e-9, time.monotonic() - samples["since"])
         print(json.dumps({"samples_per_second": round(rate, 2)}), file=sys.stderr)
     if args.export:
-        score = validation_psnr(model, val, device)
-        if args.export.exists():
-            state, old_config = weights.read(args.export, "videoinr")
-            old = FlowINR(**old_config).to(device) if old_config and old_config.get("kind") == "flow" else None
-            if old is not None:
-                weights.load_into(old, state, str(args.export))
-                previous = validation_psnr(old.eval(), val, device)
-                if previous >= score:
-                    print(f"kept {args.export}: its validation PSNR {previous} ≥ this run's {score}", file=sys.stderr)
-                    return
-        weights.save(args.export, model.state_dict(), "videoinr", model.config, half=False)
-        print(f"wrote {args.export} (validation PSNR {score}, base {base})", file=sys.stderr)
+        def build(config: dict) -> FlowINR | None:
+            return FlowINR(**config).to(device) if config.get("kind") == "flow" else None
 
+        export_if_better(model, args.export, "videoinr", build, lambda net: validation_psnr(net, val, device),
+                         note=f", base {base}")
 
 if __name__ == "__main__":
     main()

@@ -49,6 +49,20 @@ def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return a + t * (b - a) if t < 0.5 else b - (b - a) * (1 - t)
 
 
+def training_material(directory: Path) -> tuple[Path, Path]:
+    """A folder with one short real-looking clip and one with a photo: what the training scripts read."""
+    from PIL import Image
+    from test_bench import moving_frames, write_video
+
+    videos, photos = directory / "videos", directory / "photos"
+    videos.mkdir()
+    photos.mkdir()
+    write_video(videos / "slide.mp4", moving_frames(12, height=96, width=128))
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((200, 240, 3)) * 255).astype(np.uint8)).save(photos / "noise.png")
+    return videos, photos
+
+
 def error_of(call) -> str:  # type: ignore[no-untyped-def]
     """The message of the vs.Error that ``call()`` raises (fails the test when it raises none)."""
     with pytest.raises(vs.Error) as info:

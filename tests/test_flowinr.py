@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import vapoursynth as vs
-from conftest import ROOT, error_of, frames, run
+from conftest import ROOT, error_of, frames, run, training_material
 from test_classic import sliding
 from vsinr_videoinr import engine as videoinr_engine
 from vsinr_videoinr.flowinr import CONFIGS, FlowINR
@@ -87,15 +87,7 @@ def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
 
 
 def test_training_script_exports_and_keeps_the_better_file(tmp_path: Path) -> None:
-    from PIL import Image
-    from test_bench import moving_frames, write_video
-
-    videos, photos = tmp_path / "videos", tmp_path / "photos"
-    videos.mkdir()
-    photos.mkdir()
-    write_video(videos / "slide.mp4", moving_frames(12, height=96, width=128))
-    rng = np.random.default_rng(0)
-    Image.fromarray((rng.random((200, 240, 3)) * 255).astype(np.uint8)).save(photos / "noise.png")
+    videos, photos = training_material(tmp_path)
     export = tmp_path / "w.safetensors"
     args = [sys.executable, str(ROOT / "scripts" / "train_flowinr.py"), "--videos", str(videos), "--photos", str(photos),
             "--run", str(tmp_path / "run"), "--config", "flow_tiny", "--steps", "6", "--batch", "2", "--patch", "24",

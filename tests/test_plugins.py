@@ -19,7 +19,7 @@ from vsinr.methods import MethodSpec, Param, TaskSupport
 __version__ = "9.9.9"
 
 class Engine:
-    window, step, halo = 2, 1, 0
+    window, step, lead, halo = 2, 1, 0, 0
 
     def __init__(self, gain):
         if gain < 0:

@@ -228,7 +228,7 @@ class _Filter:
             if problem:
                 raise tasks.UsageError(problem)
             render = inference.renderer(engine, lock, request, grid)
-            windows = Windows(plan.timemap, engine.window, engine.step)
+            windows = Windows(plan.timemap, engine.window, engine.step, engine.lead)
         self.scheduler = WindowScheduler(
             windows,
             render,

@@ -51,23 +51,32 @@ class TimeMap:
 
 @dataclass(frozen=True)
 class Windows:
-    """Windows of ``size`` consecutive source frames, starting every ``step`` frames.
+    """Windows of ``size`` consecutive source frames, starting every ``step`` frames, ``lead`` frames
+    before the times they serve.
 
-    Window j serves the held source times in [j·step, (j+1)·step); the last window serves everything
-    after. A window never reaches past the clip: the last one is moved back to end on the last frame
-    (and a clip shorter than a window repeats its last frame).
+    Window j serves the held source times in [j·step, (j+1)·step) and starts at source frame
+    j·step - lead: ``lead`` > 0 gives an engine frames before the times it serves as well as after
+    (a window centred on each frame: size 2r + 1, step 1, lead r). The last window serves everything
+    after. A window never reaches outside the clip: the first ones are moved forward to start on frame
+    0, the last one back to end on the last frame (and a clip shorter than a window repeats its last
+    frame).
     """
 
     timemap: TimeMap
     size: int
     step: int
+    lead: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lead < 0 or (self.lead and self.lead + self.step > self.size - 1):
+            raise ValueError(f"a window of {self.size} frames every {self.step} cannot lead by {self.lead}")
 
     @property
     def count(self) -> int:
-        return max(1, math.ceil((self.timemap.num_source - self.size) / self.step) + 1)
+        return max(1, math.ceil((self.timemap.num_source - self.size + self.lead) / self.step) + 1)
 
     def start(self, j: int) -> int:
-        return max(0, min(j * self.step, self.timemap.num_source - self.size))
+        return max(0, min(j * self.step - self.lead, self.timemap.num_source - self.size))
 
     def sources(self, j: int) -> list[int]:
         """Source frame numbers read by window j, clamped to the clip."""

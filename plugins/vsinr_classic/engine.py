@@ -26,6 +26,7 @@ class BlendEngine:
 
     window = 2
     step = 1
+    lead = 0
     halo = 0
     bytes_per_out_pixel = 0
     tiles = True
@@ -52,6 +53,7 @@ class FlowEngine:
 
     window = 2
     step = 1
+    lead = 0
     halo = 0
     bytes_per_out_pixel = 0
     tiles = False

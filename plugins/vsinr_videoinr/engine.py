@@ -63,6 +63,7 @@ class VideoINREngine:
 
     window = 2
     step = 1
+    lead = 0
     tiles = True
 
     def __init__(self, model: VideoINR, device: str, precision: str = "fp32", chunk: int = 65536):
@@ -102,6 +103,7 @@ class FlowINREngine:
 
     window = 2
     step = 1
+    lead = 0
     halo = 0
     bytes_per_out_pixel = 0
     tiles = False

@@ -3,21 +3,30 @@
 - ``STVSR(clip, 4, 2, method="zsm", degradation="clean" | "noise" | "jpeg")``: four times the size,
   twice the frame rate, from clean, noisy (Gaussian plus salt-and-pepper) or JPEG-damaged input.
 - ``Denoise(clip, method="zsm", degradation="noise" | "jpeg")``: restoration at the source size and
-  rate, by the same backbone configured for ×1 (every source frame is an input and an output).
+  rate (every source frame is an input and an output).
 
-Windowing (``window`` = W source frames, 4 by default, overlapping by one frame, step S = W-1):
-window j reads source frames S·j … S·j+W-1 and serves the output frames whose source time lies in
-[S·j, S·(j+1)); the last window serves every later output too, and is moved back so that it ends on
-the last source frame (a clip shorter than W repeats its last frame). So where windows overlap, the
-shared frame is taken from the window that starts on it; each output frame comes from exactly one
-window, whatever order frames are asked in; every source frame is covered (the released script drops
-the frames that do not fill a window); and N source frames give 2·N output frames at twice the rate,
-the last one holding the last frame. Sizes that are not multiples of 4 are padded (edges repeated)
-and cropped back. A scene change (``_SceneChangeNext``/``_SceneChangePrev``) is never blended across:
-the frame after the cut's left frame repeats it.
+``Denoise``'s default weights are ZSM's flow-guided ×1 configuration (``flowzsm.py``, header
+``kind: flow``): each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped
+weights), moved onto it along DIS optical flow, averaged with weights that fall where they disagree with
+it, and corrected by a small network. Occlusions, flow failures and scene cuts thus fall back on the
+frame itself: a neighbour from another shot weighs next to nothing, whether or not the cut is marked
+(``_SceneChange*`` props are not needed). For impulse noise, pixels
+black or white in every channel are first replaced by their 3×3 median. Windows are centred on each
+frame; at the ends of the clip they are clamped and the end frame repeats. This engine does not tile
+(the flow sees whole frames).
 
-Restoring models for noise start from a 3×3 median of the input (``prefilter``), so that impulses are
-gone before the network's learned correction.
+Zooming SlowMo's own windowing (STVSR, and Denoise with its weights; ``window`` = W source frames, 4 by
+default, overlapping by one frame, step S = W-1): window j reads source frames S·j … S·j+W-1 and serves
+the output frames whose source time lies in [S·j, S·(j+1)); the last window serves every later output
+too, and is moved back so that it ends on the last source frame (a clip shorter than W repeats its last
+frame). So where windows overlap, the shared frame is taken from the window that starts on it; each
+output frame comes from exactly one window, whatever order frames are asked in; every source frame is
+covered (the released script drops the frames that do not fill a window); and N source frames give 2·N
+output frames at twice the rate, the last one holding the last frame. Sizes that are not multiples of 4
+are padded (edges repeated) and cropped back. A scene change (``_SceneChangeNext``/``_SceneChangePrev``)
+is never blended across: the frame after the cut's left frame repeats it. Restoring ×4 ×2 models for
+noise start from a 3×3 median of the input (``prefilter``), so that impulses are gone before the
+network's learned correction.
 
 The default weights are ours (``weights/``, see the model card there); ``weights=`` also takes the
 authors' ``xiang2020zooming.pth`` (clean ×4 ×2).
@@ -30,7 +39,7 @@ from fractions import Fraction
 from vsinr.hookspecs import hookimpl
 from vsinr.methods import PRECISION, EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine, precision_for
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 DEGRADATIONS = ("clean", "noise", "jpeg")
 
@@ -46,14 +55,13 @@ def degradation_for(request: EngineRequest) -> str:
 
 
 def _load(request: EngineRequest) -> WindowedEngine:
-    from vsinr_zsm.engine import ZSMEngine, load_model
+    from vsinr_zsm.engine import build_engine
 
     precision = precision_for(request, "zsm")
     window = int(request.param("window"))
-    if not 2 <= window <= 16:
-        raise ValueError(f"window={window} is out of range: give 2 to 16 source frames (4 is the paper's)")
-    model = load_model(request.weights, request.task, degradation_for(request))
-    return ZSMEngine(model, request.device, precision, window)
+    if window and not 2 <= window <= 16:
+        raise ValueError(f"window={window} is out of range: give 2 to 16 source frames, or 0 for the weights' own")
+    return build_engine(request.weights, request.task, degradation_for(request), request.device, precision, window)
 
 
 SPEC = MethodSpec(
@@ -68,7 +76,9 @@ SPEC = MethodSpec(
         Param(name="degradation", type="data", default="auto",
               doc="what the input suffers from: clean, noise (Gaussian + salt-and-pepper) or jpeg; auto: clean "
                   "for STVSR, noise for Denoise", choices=("auto", *DEGRADATIONS)),
-        Param(name="window", type="int", default=4, doc="source frames per window (2-16); windows overlap by one"),
+        Param(name="window", type="int", default=0,
+              doc="source frames per window (2-16; 0: the weights' own, 4 for Zooming SlowMo, whose windows "
+                  "overlap by one; flow-guided weights restore each frame from the frames centred on it)"),
         PRECISION,
     ),
     load=_load,

@@ -1,5 +1,6 @@
-"""The ZSM engine: a window of source frames → its 2·N-1 frames at ×4 (STVSR), or its N restored
-frames (Denoise), computed once per window (the host caches the window's outputs)."""
+"""The ZSM engines: a window of source frames → its 2·N-1 frames at ×4 (STVSR), or its N restored
+frames (Denoise), computed once per window (the host caches the window's outputs); and, for weights of
+the flow-guided configuration (``flowzsm.py``), a window centred on each frame → that frame restored."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 from vsinr import devices, weights
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
+from vsinr_zsm.flowzsm import FlowZSM, aligned, slot_order
 
 WEIGHTS = Path(__file__).parent / "weights"
 #: The bundled default for each (task, degradation).
@@ -23,26 +25,44 @@ DEFAULTS = {
 }
 
 
-def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo:
+def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo | FlowZSM:
     """The network for ``task`` ("stvsr" or "denoise") and ``degradation`` with weights from ``path``
-    (ours or the authors' ``xiang2020zooming.pth``; empty: the bundled default)."""
+    (ours or the authors' ``xiang2020zooming.pth``; empty: the bundled default).
+
+    A header with ``kind: flow`` is the flow-guided ×1 restoration configuration (``flowzsm.py``);
+    anything else is the Zooming SlowMo architecture of ``vsinr.nn.zsm``."""
     path = Path(path) if path else WEIGHTS / DEFAULTS[(task, degradation)]
     state, config = weights.read(path, "zsm")
     if config is None:  # an official checkpoint carries no configuration: it is the released one
         config = dict(CONFIGS["released"])
     try:
-        model = ZoomingSlowMo(**config)
+        model = FlowZSM(**config) if config.get("kind") == "flow" else ZoomingSlowMo(**config)
     except (TypeError, ValueError) as exc:
         raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
     wanted = 4 if task == "stvsr" else 1
-    if model.scale != wanted or model.interpolate != (task == "stvsr"):
-        kind = "×4 ×2 space-time SR" if model.interpolate else "×1 restoration"
+    scale, interpolates = (1, False) if isinstance(model, FlowZSM) else (model.scale, model.interpolate)
+    if scale != wanted or interpolates != (task == "stvsr"):
+        kind = "×4 ×2 space-time SR" if interpolates else "×1 restoration"
         raise weights.WeightsError(
             f"{str(path)!r} is a {kind} model; {'STVSR' if task == 'stvsr' else 'Denoise'} needs "
             f"{'a ×4 ×2' if task == 'stvsr' else 'a ×1 restoration'} model"
         )
     weights.load_into(model, state, repr(str(path)))
     return model.eval()
+
+
+def build_engine(path: str | Path, task: str, degradation: str, device: str, precision: str = "fp32",
+                 window: int = 0) -> ZSMEngine | FlowZSMEngine:
+    """The engine for the weights at ``path`` (empty: the default for ``task`` and ``degradation``):
+    flow-guided or Zooming SlowMo by their header. ``window`` (0: the weights' own) is the number of
+    source frames per window."""
+    model = load_model(path, task, degradation)
+    if isinstance(model, FlowZSM):
+        if window not in (0, model.slots):
+            raise ValueError(f"window={window} does not fit these flow-guided weights: they restore each frame from "
+                             f"{model.slots} frames centred on it; leave window at 0")
+        return FlowZSMEngine(model, device, precision)
+    return ZSMEngine(model, device, precision, window or 4)
 
 
 class ZSMEngine:
@@ -54,7 +74,7 @@ class ZSMEngine:
         self.model = model.to(device)
         self.device = torch.device(device)
         self.precision = precision
-        self.window, self.step = window, window - 1
+        self.window, self.step, self.lead = window, window - 1, 0
         nf, blocks = model.conv_first.out_channels, model.config["front_blocks"] + model.config["back_blocks"]
         # context: two convolutions per residual block, the pyramid to 1/4 and the deformable offsets
         self.halo = 16 + 2 * blocks
@@ -85,3 +105,35 @@ class ZSMEngine:
                 for i, target in zip(indices, out, strict=True):
                     if i == index:
                         target.copy_(frame)
+
+
+class FlowZSMEngine:
+    """Windows of 2·radius + 1 source frames centred on the one frame each restores (clamped at the ends
+    of the clip, where the end frame is repeated). DIS flow sees whole frames, so this engine does not
+    tile; its network runs in bands of rows."""
+
+    step = 1
+    halo = 0
+    bytes_per_out_pixel = 0
+    tiles = False
+
+    def __init__(self, model: FlowZSM, device: str, precision: str = "fp32", rows: int = 128):
+        self.model = model.to(device)
+        self.device = torch.device(device)
+        self.precision = precision
+        self.rows = rows
+        self.window, self.lead = model.slots, model.radius
+
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+        centres = [round(t) for t in times]
+        if any(abs(c - t) > 1e-6 for c, t in zip(centres, times, strict=True)):
+            raise ValueError(f"zsm restores source frames only, got times {list(times)}")
+        x = torch.stack([f.float() for f in frames])
+        with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
+            # frame by frame: the 3×3 median's patches of a whole window would be 9 windows of memory
+            prefiltered, guides, hit = (torch.cat(parts) for parts in zip(*(self.model.prepare(f[None]) for f in x), strict=True))
+            for centre, target in zip(centres, out, strict=True):
+                order = slot_order(centre, len(frames), self.model.radius)
+                slots, moved = aligned(prefiltered, guides, order, centre)
+                frame = self.model(slots[None], moved[None], hit[centre : centre + 1], rows=self.rows)
+                target.copy_(frame[0].float().clamp_(0, 1))

@@ -170,6 +170,29 @@ def train(
     model.eval()
 
 
+def export_if_better(model: torch.nn.Module, path: Path, method: str,
+                     build: Callable[[dict], torch.nn.Module | None], score: Callable[[torch.nn.Module], float],
+                     note: str = "") -> bool:
+    """Write ``model``'s weights (float32, with ``model.config`` in the header) to ``path`` unless the
+    file already there scores at least as well; ``build(config)`` makes a model for that file's
+    configuration (None: not comparable, so it is replaced). Says on stderr which happened."""
+    from vsinr import weights
+
+    new = score(model)
+    if path.exists():
+        state, config = weights.read(path, method)
+        old = build(config) if config else None
+        if old is not None:
+            weights.load_into(old, state, str(path))
+            previous = score(old.eval())
+            if previous >= new:
+                print(f"kept {path}: its validation PSNR {previous} ≥ this run's {new}", file=sys.stderr)
+                return False
+    weights.save(path, model.state_dict(), method, model.config, half=False)
+    print(f"wrote {path} (validation PSNR {new}{note})", file=sys.stderr)
+    return True
+
+
 def _stage_at(stages: Sequence[Stage], step: int) -> tuple[Stage, int]:
     first = 0
     for stage in stages:
