@@ -87,6 +87,9 @@ def test_slots_repeat_the_end_frames_of_a_window() -> None:
     assert slot_order(2, 5, 2) == [0, 1, 2, 3, 4]
     assert slot_order(0, 5, 2) == [0, 0, 0, 1, 2]
     assert slot_order(4, 5, 2) == [2, 3, 4, 4, 4]
+    # a scene change after frame 2: frames of the other shot are never used
+    assert slot_order(2, 5, 2, frozenset({2})) == [0, 1, 2, 2, 2]
+    assert slot_order(3, 5, 2, frozenset({2})) == [3, 3, 3, 4, 4]
 
 
 def test_alignment_moves_neighbours_onto_the_centre() -> None:
@@ -118,6 +121,18 @@ def test_denoise_restores_each_frame_from_its_neighbours(tmp_path: Path) -> None
     first = frames(trained)
     shuffled = {n: np.stack([np.asarray(trained.get_frame(n)[p]) for p in range(3)]) for n in order}
     assert all(np.array_equal(shuffled[n], first[n]) for n in range(7))
+
+
+def test_denoise_never_uses_frames_across_a_marked_scene_change(tmp_path: Path) -> None:
+    shot_a, shot_b = noisy(sliding(4), seed=1), noisy([1 - f for f in sliding(4)], seed=2)
+    path = str(flow_weights(tmp_path))
+    alone = frames(core.vsinr.Denoise(media.clip_from_arrays(shot_a, Fraction(24), vs.RGBS), method="zsm", weights=path))
+    both = media.clip_from_arrays(shot_a + shot_b, Fraction(24), vs.RGBS)
+    marked = both[:3] + both[3].std.SetFrameProps(_SceneChangeNext=1) + both[4:]
+    got = frames(core.vsinr.Denoise(marked, method="zsm", weights=path))
+    assert all(np.array_equal(got[n], alone[n]) for n in range(4))
+    unmarked = frames(core.vsinr.Denoise(both, method="zsm", weights=path))
+    assert not np.array_equal(unmarked[3], alone[3])
 
 
 def test_flow_weights_are_for_denoise_only_and_do_not_tile(tmp_path: Path) -> None:

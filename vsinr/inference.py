@@ -4,6 +4,7 @@ precision, tiled when asked. Imports torch; used only once a filter is created.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 
@@ -46,12 +47,14 @@ def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineReques
     dtype = torch.float16 if request.half else torch.float32
     device = torch.device(request.device)
 
-    def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], **_: object) -> None:
+    def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
+               first: int = 0, cuts: frozenset[int] = frozenset()) -> None:
         x = [f.to(device=device, dtype=dtype, non_blocking=True) for f in frames]
+        local = frozenset(s - first for s in cuts)
         direct = all(isinstance(o, torch.Tensor) and o.device == device and o.dtype == dtype for o in out)
         targets = out if direct else [scratch(f"out{i}", tuple(o.shape), dtype, device) for i, o in enumerate(out)]
         with lock, torch.inference_mode():
-            render_tiled(engine.render, x, times, targets, grid)
+            render_tiled(functools.partial(engine.render, cuts=local), x, times, targets, grid)
         if not direct:
             for o, t in zip(out, targets, strict=True):
                 o.copy_(t)

@@ -105,12 +105,15 @@ class WindowedEngine(Protocol):
     bytes_per_out_pixel: int
     tiles: bool
 
-    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
         """Fill ``out[i]`` (3, H', W') with the frame at local time ``times[i]`` in [0, window-1].
 
         ``frames`` are the window's (3, H, W) tensors on the engine's device. Outputs are written in
         place (on the CPU they are the output frames' own memory), so an engine allocates nothing it
-        does not need.
+        does not need. ``cuts`` holds the window indices i with a scene change between frames i and
+        i + 1 (when the user honours them): the host already holds the left frame at times inside
+        such an interval; an engine that fuses several frames into one must not fuse across them.
         """
         ...
 

@@ -31,7 +31,8 @@ class BlendEngine:
     bytes_per_out_pixel = 0
     tiles = True
 
-    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
         left, right = _at_output_size(frames, out)
         for t, target in zip(times, out, strict=True):
             # torch.lerp is exact at both ends (it evaluates from the nearer end), so source-aligned and
@@ -61,7 +62,8 @@ class FlowEngine:
     def __init__(self, flow_scale: float = 1.0):
         self.flow_scale = flow_scale
 
-    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
         left, right = _at_output_size(frames, out)
         f01 = f10 = None
         for t, target in zip(times, out, strict=True):

@@ -78,7 +78,8 @@ class VideoINREngine:
         # features and pixels warped from both frames and the heads' inputs
         self.bytes_per_out_pixel = 4 * (20 * nf + 64)
 
-    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
         h, w = frames[0].shape[-2:]
         size = tuple(out[0].shape[-2:])
         pending = _pending(frames, times, out)
@@ -114,7 +115,8 @@ class FlowINREngine:
         self.precision = precision
         self.rows = rows
 
-    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
         pending = _pending(frames, times, out)
         if not pending:
             return

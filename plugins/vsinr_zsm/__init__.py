@@ -8,9 +8,9 @@
 ``Denoise``'s default weights are ZSM's flow-guided ×1 configuration (``flowzsm.py``, header
 ``kind: flow``): each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped
 weights), moved onto it along DIS optical flow, averaged with weights that fall where they disagree with
-it, and corrected by a small network. Occlusions, flow failures and scene cuts thus fall back on the
-frame itself: a neighbour from another shot weighs next to nothing, whether or not the cut is marked
-(``_SceneChange*`` props are not needed). For impulse noise, pixels
+it (occlusions, flow failures), and corrected by a small network. Frames across a scene change
+(``_SceneChangeNext``/``_SceneChangePrev``, e.g. from ``misc.SCDetect``) are never used: the shot's end
+frame repeats in their place. An unmarked cut inside the window costs about 1 dB on the frames next to it. For impulse noise, pixels
 black or white in every channel are first replaced by their 3×3 median. Windows are centred on each
 frame; at the ends of the clip they are clamped and the end frame repeats. This engine does not tile
 (the flow sees whole frames).

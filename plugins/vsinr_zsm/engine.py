@@ -83,7 +83,8 @@ class ZSMEngine:
         # source size (spread over scale² output pixels), and one output frame's upsampling at a time
         self.bytes_per_out_pixel = 4 * nf * (12 * frames // model.scale**2 + 3)
 
-    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
         per_unit = 2 if self.model.interpolate else 1
         indices = [round(t * per_unit) for t in times]
         if any(abs(i - t * per_unit) > 1e-6 for i, t in zip(indices, times, strict=True)):
@@ -124,7 +125,8 @@ class FlowZSMEngine:
         self.rows = rows
         self.window, self.lead = model.slots, model.radius
 
-    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
         centres = [round(t) for t in times]
         if any(abs(c - t) > 1e-6 for c, t in zip(centres, times, strict=True)):
             raise ValueError(f"zsm restores source frames only, got times {list(times)}")
@@ -133,7 +135,7 @@ class FlowZSMEngine:
             # frame by frame: the 3×3 median's patches of a whole window would be 9 windows of memory
             prefiltered, guides, hit = (torch.cat(parts) for parts in zip(*(self.model.prepare(f[None]) for f in x), strict=True))
             for centre, target in zip(centres, out, strict=True):
-                order = slot_order(centre, len(frames), self.model.radius)
+                order = slot_order(centre, len(frames), self.model.radius, cuts)
                 slots, moved = aligned(prefiltered, guides, order, centre)
                 frame = self.model(slots[None], moved[None], hit[centre : centre + 1], rows=self.rows)
                 target.copy_(frame[0].float().clamp_(0, 1))

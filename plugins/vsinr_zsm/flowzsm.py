@@ -11,7 +11,8 @@ temporal filter misses. Each output frame is restored from a window of 2·radius
 2. each neighbour is moved onto the centre frame along the DIS flow between the guides (``aligned``);
 3. the fixed base: a temporal average of the aligned frames, each neighbour weighted by
    exp(-d/spread²), d being the mean squared guide difference to the centre over 5×5 pixels, so that
-   occlusions, flow failures and scene cuts fall back on the centre frame;
+   occlusions and flow failures fall back on the centre frame (frames across a marked scene change are
+   never used: ``slot_order`` repeats the shot's end frame instead);
 4. a convolutional network sees the aligned frames, the base, the weights and the impulse mask and adds
    a correction to the base. Its last layer starts at zero, so an untrained model is exactly its base.
 
@@ -125,10 +126,13 @@ class FlowZSM(nn.Module):
         return self.tail(feat + self.body(feat))
 
 
-def slot_order(centre: int, count: int, radius: int) -> list[int]:
+def slot_order(centre: int, count: int, radius: int, cuts: frozenset[int] = frozenset()) -> list[int]:
     """Window indices for the slots around ``centre`` in a window of ``count`` frames: centre ± radius,
-    repeating the first or last frame where the window ends."""
-    return [min(max(centre + i, 0), count - 1) for i in range(-radius, radius + 1)]
+    repeating the first or last frame of the centre's shot where the window or the shot ends (``cuts``:
+    indices i with a scene change between frames i and i + 1)."""
+    first = max((i + 1 for i in cuts if i < centre), default=0)
+    last = min((i for i in cuts if i >= centre), default=count - 1)
+    return [min(max(centre + i, first), last) for i in range(-radius, radius + 1)]
 
 
 def aligned(prefiltered: torch.Tensor, guides: torch.Tensor, order: Sequence[int], centre: int
