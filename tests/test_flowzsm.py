@@ -61,6 +61,13 @@ def test_the_impulse_prefilter_replaces_only_black_and_white_pixels() -> None:
     assert torch.equal(filtered[0, :, 3, 4], median[0, :, 3, 4]) and torch.equal(guide, median)
 
 
+def test_the_median_network_is_the_median_of_each_3x3_neighbourhood() -> None:
+    torch.manual_seed(0)
+    x = (torch.rand(2, 3, 9, 13) * 5).round() / 5  # with ties
+    patches = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate").unfold(2, 3, 1).unfold(3, 3, 1)
+    assert torch.equal(median3(x), patches.reshape(2, 3, 9, 13, 9).median(-1).values)
+
+
 def test_untrained_model_is_the_weighted_temporal_average() -> None:
     model = FlowZSM(**CONFIGS["flow_tiny"])  # radius 1
     centre = torch.rand(1, 3, 12, 16)

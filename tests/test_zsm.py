@@ -14,6 +14,7 @@ import torch
 import vapoursynth as vs
 from conftest import error_of, frames, noise_clip, run
 from vsinr_zsm import engine as zsm_engine
+from vsinr_zsm.flowzsm import FlowZSM
 
 from vsinr import weights
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
@@ -158,6 +159,11 @@ def test_median_prefilter_removes_impulses_before_anything_is_learned() -> None:
 @pytest.mark.parametrize(("task", "degradation"), sorted(zsm_engine.DEFAULTS))
 def test_bundled_weights_load_for_their_task(task: str, degradation: str) -> None:
     model = zsm_engine.load_model("", task, degradation)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    if task == "denoise":  # the flow-guided configuration, with a learned (non-zero) correction
+        assert isinstance(model, FlowZSM) and model.radius == 2
+        assert model.prefilter == ("impulse" if degradation == "noise" else "none")
+        assert model.tail.weight.abs().max() > 0
+        return
     assert model.residual and model.config["nf"] == CONFIGS["small"]["nf"]
     assert model.prefilter == ("median3" if degradation == "noise" else "none")
-    assert all(torch.isfinite(p).all() for p in model.parameters())

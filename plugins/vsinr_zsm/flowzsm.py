@@ -40,10 +40,19 @@ PREFILTERS = ("impulse", "none")
 
 
 def median3(x: torch.Tensor) -> torch.Tensor:
-    """3×3 median of (N, C, H, W), edges repeated."""
+    """3×3 median of (N, C, H, W), edges repeated: the 19 exchanges of a sorting network that finds the
+    middle of 9 values (exact, and much faster than sorting patches)."""
+    h, w = x.shape[-2:]
     padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    patches = padded.unfold(2, 3, 1).unfold(3, 3, 1)
-    return patches.reshape(*patches.shape[:4], 9).median(-1).values
+    p = [padded[..., dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
+
+    def order(i: int, j: int) -> None:
+        p[i], p[j] = torch.minimum(p[i], p[j]), torch.maximum(p[i], p[j])
+
+    for i, j in ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
+                 (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2)):
+        order(i, j)
+    return p[4]
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
