@@ -174,3 +174,20 @@ def test_training_script_exports_and_keeps_the_better_file(tmp_path: Path) -> No
     again = run(args)  # finished run: nothing to train, and the file there is as good, so it is kept
     assert again.returncode == 0, again.stderr.decode()
     assert "kept" in again.stderr.decode()
+
+
+def test_a_broken_pixel_stays_local_and_tiny_frames_work(tmp_path: Path) -> None:
+    truth = sliding(5)
+    path = str(flow_weights(tmp_path))
+    clean = frames(core.vsinr.Denoise(media.clip_from_arrays(noisy(truth), Fraction(24), vs.RGBS), method="zsm",
+                                      weights=path))
+    broken = noisy(truth)
+    broken[2][:, 10, 20] = np.nan
+    got = frames(core.vsinr.Denoise(media.clip_from_arrays(broken, Fraction(24), vs.RGBS), method="zsm", weights=path))
+    assert all(np.isfinite(f).all() for f in got)
+    far = np.ones((48, 64), bool)
+    far[:26, 4:37] = False  # the network's reach around the pixel
+    # elsewhere only the flow moves a little (DIS sees the pixel too)
+    assert max(np.abs(g - c)[:, far].max() for g, c in zip(got, clean, strict=True)) < 0.01
+    tiny = media.clip_from_arrays([f[:, :9, :7] for f in noisy(truth)], Fraction(24), vs.RGBS)
+    assert all(np.isfinite(f).all() for f in frames(core.vsinr.Denoise(tiny, method="zsm", weights=path)))

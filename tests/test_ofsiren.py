@@ -126,6 +126,14 @@ def test_flow_end_point_error_on_the_middlebury_motorcycle_pair() -> None:
     assert error <= 1.2, error
 
 
+def test_flow_of_frames_smaller_than_dis_takes() -> None:
+    rng = np.random.default_rng(0)
+    for height, width in ((1, 1), (5, 30), (12, 3), (15, 15)):
+        a = (rng.random((height, width)) * 255).astype(np.uint8)
+        estimate = flow(a, a)
+        assert estimate.shape == (height, width, 2) and np.abs(estimate).max() < 0.5
+
+
 def test_chunk_weights_are_a_smooth_partition() -> None:
     chunks = Chunks(TimeMap(30, Fraction(1), Fraction(1)), 8, 5)  # overlap 3
     assert [chunks.chunk(c) for c in range(chunks.count)] == [range(0, 8), range(5, 13), range(10, 18),

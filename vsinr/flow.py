@@ -26,6 +26,19 @@ def _dis():
     return dis
 
 
+#: DIS fails on images narrower or lower than about this; smaller sides are padded (edges repeated)
+MIN_SIDE = 16
+
+
+def _calc(dis, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``dis.calc(a, b)``, padding images too small for DIS and cropping the flow back."""
+    height, width = a.shape
+    if min(height, width) >= MIN_SIDE:
+        return dis.calc(a, b, None)
+    pad = ((0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width)))
+    return dis.calc(np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge"), None)[:height, :width].copy()
+
+
 def to_gray8(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB in [0, 1] → (H, W) 8-bit luma (BT.601 weights), what DIS takes."""
     luma = image[..., 0] * 0.299 + image[..., 1] * 0.587 + image[..., 2] * 0.114
@@ -39,7 +52,7 @@ def _gray(frame: torch.Tensor) -> np.ndarray:
 
 def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Flow (H, W, 2) = (dx, dy) in pixels from 8-bit gray image ``a`` to ``b``: a(p) ≈ b(p + flow(p))."""
-    return _dis().calc(a, b, None)
+    return _calc(_dis(), a, b)
 
 
 def pairs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,8 +66,8 @@ def pairs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not flows:
             return torch.zeros(0, 2, height, width)
         return torch.from_numpy(np.ascontiguousarray(np.stack(flows).transpose(0, 3, 1, 2)))
-    forward = stack([dis.calc(gray[k], gray[k + 1], None) for k in range(count - 1)])
-    backward = stack([dis.calc(gray[k + 1], gray[k], None) for k in range(count - 1)])
+    forward = stack([_calc(dis, gray[k], gray[k + 1]) for k in range(count - 1)])
+    backward = stack([_calc(dis, gray[k + 1], gray[k]) for k in range(count - 1)])
     return forward, backward
 
 
@@ -75,7 +88,7 @@ def pair(left: torch.Tensor, right: torch.Tensor, scale: float = 1.0) -> tuple[t
     dis = _dis()
     out = []
     for a, b in ((gray[0], gray[1]), (gray[1], gray[0])):
-        f = dis.calc(a, b, None)
+        f = _calc(dis, a, b)
         if small != (width, height):
             f = cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
             f[..., 0] *= width / small[0]

@@ -101,7 +101,11 @@ class FlowZSM(nn.Module):
         return 2 * self.radius + 1
 
     def prepare(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Prefiltered frames, flow guides and impulse masks (N, 1, H, W) of degraded frames (N, 3, H, W)."""
+        """Prefiltered frames, flow guides and impulse masks (N, 1, H, W) of degraded frames (N, 3, H, W).
+
+        Values that are not finite are read as black (NaN, -inf) or white (+inf), so one broken pixel stays
+        one pixel (and the impulse prefilter replaces it) instead of spreading through the network."""
+        frames = torch.nan_to_num(frames, nan=0.0, posinf=1.0, neginf=0.0)
         if self.prefilter == "none":
             return frames, frames, frames.new_zeros(frames.shape[0], 1, *frames.shape[-2:])
         smooth = median3(frames)
