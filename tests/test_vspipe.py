@@ -79,3 +79,6 @@ def test_example_script_runs() -> None:
     result = run(["vspipe", "--info", str(ROOT / "filters" / "examples" / "stvsr.vpy")])
     assert result.returncode == 0, result.stderr.decode()
     assert b"Width: 640" in result.stdout and b"FPS: 96000/1001" in result.stdout
+    result = run(["vspipe", "--info", str(ROOT / "filters" / "examples" / "denoise.vpy")])
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"Width: 320" in result.stdout and b"Frames: 24" in result.stdout

@@ -6,14 +6,14 @@
   rate (every source frame is an input and an output).
 
 ``Denoise``'s default weights are ZSM's flow-guided ×1 configuration (``flowzsm.py``, header
-``kind: flow``): each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped
-weights), moved onto it along DIS optical flow, averaged with weights that fall where they disagree with
-it (occlusions, flow failures), and corrected by a small network. Frames across a scene change
-(``_SceneChangeNext``/``_SceneChangePrev``, e.g. from ``misc.SCDetect``) are never used: the shot's end
-frame repeats in their place. An unmarked cut inside the window costs about 1 dB on the frames next to it. For impulse noise, pixels
-black or white in every channel are first replaced by their 3×3 median. Windows are centred on each
-frame; at the ends of the clip they are clamped and the end frame repeats. This engine does not tile
-(the flow sees whole frames).
+``kind: flow``): each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped weights),
+moved onto it along DIS optical flow, averaged with weights that fall where they disagree with it
+(occlusions, flow failures), and corrected by a small network. Frames across a scene change
+(``_SceneChangeNext``/``_SceneChangePrev``, e.g. from ``mv.SCDetection``) are never used: the shot's end
+frame repeats in their place. An unmarked cut inside the window costs about 1 dB on the frames next to
+it. For impulse noise, pixels black or white in every channel are first replaced by their 3×3 median.
+Windows are centred on each frame; at the ends of the clip they are clamped and the end frame repeats.
+This engine does not tile (the flow sees whole frames).
 
 Zooming SlowMo's own windowing (STVSR, and Denoise with its weights; ``window`` = W source frames, 4 by
 default, overlapping by one frame, step S = W-1): window j reads source frames S·j … S·j+W-1 and serves
