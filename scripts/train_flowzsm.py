@@ -153,5 +153,6 @@ def main() -> None:
         export_if_better(model, args.export, "zsm", build, lambda net: validation_psnr(net, val, device),
                          note=f", base {base}")
 
+
 if __name__ == "__main__":
     main()
