@@ -242,3 +242,12 @@ def test_hole_fills_never_read_the_holes() -> None:
     for n, frame in enumerate(frames.copy()):
         still(frame, n)
     assert len(still._systems) == 1
+
+
+def test_recorded_commands_name_outside_files_by_their_name_alone() -> None:
+    from vsinr.cli import portable_command
+
+    command = ("vsinr bench ../data/bikes.mp4 /home/me/clip.avi -m videoinr:weights=/tmp/w/base.safetensors "
+               "--markdown docs/x.md 'my dir/../a.mp4'")
+    assert portable_command(command) == ("vsinr bench bikes.mp4 clip.avi -m videoinr:weights=base.safetensors "
+                                         "--markdown docs/x.md 'my dir/../a.mp4'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -126,6 +127,16 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
     mask = _open_mask(mask_path, clip.num_frames) if mask_path else None
     _encode(_apply(clip, filters, mask), output, codec, crf)
     click.echo(str(output))
+
+
+#: a path that leaves the working folder (absolute, or through ..): its folders are left out of records
+_OUTSIDE = re.compile(r"(?<![\w./])(?:/|\.\./)(?:[^\s/,:=']+/)*")
+
+
+def portable_command(command: str) -> str:
+    """``command`` with every path outside the working folder reduced to its file name, so a recorded
+    command names the files without the machine's own folders (``../data/a.mp4`` → ``a.mp4``)."""
+    return _OUTSIDE.sub("", command)
 
 
 def crop_size(crop: str | None) -> tuple[int, int] | None:
@@ -337,7 +348,7 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
                 results |= benchmark.evaluate(task, paths, settings, list(methods) or None, not no_baselines, log)
     except benchmark.BenchError as exc:
         raise click.ClickException(str(exc)) from None
-    command = "vsinr bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    command = portable_command("vsinr bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     meta = {"command": command, "commit": commit, "vsinr": __version__, "machine": platform.processor() or platform.machine(),
             "settings": settings.__dict__}
@@ -346,7 +357,8 @@ def bench(clips: tuple[Path, ...], tasks: tuple[str, ...], methods: tuple[str, .
               f"STVSR crops {sscale} border pixels; interpolation scores the odd (interpolated) frames only. fps: output "
               f"frames per second in a pass that only makes them, after a one-frame warm-up; first frame s: that warm-up "
               f"(loading, and for fitted methods fitting the first chunk unless the cache holds it), per shot; peak MiB: the rise of the "
-              f"process's resident memory during that pass. Clips are split at scene cuts (shots in results.json).")
+              f"process's resident memory during that pass. Clips are split at scene cuts (shots in results.json). "
+              f"Files outside the working folder are named by their file name.")
     text = report.markdown(results, header)
     if md_path:
         report.write_text(text, md_path)
