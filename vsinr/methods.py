@@ -91,8 +91,8 @@ class WindowedEngine(Protocol):
 
     ``window`` source frames are read (frame i of the window is at local time i); windows start every
     ``step`` source frames, ``lead`` frames before the times they serve (0: a window starts on the
-    first source frame it serves; see ``vsinr.timing.Windows``). ``halo`` is the input context, in pixels, each output pixel depends on:
-    the smallest useful tile overlap. ``bytes_per_out_pixel`` (0: negligible) is the engine's working
+    first source frame it serves; see ``vsinr.timing.Windows``). ``halo`` is the input context, in
+    pixels, each output pixel depends on: the smallest useful tile overlap. ``bytes_per_out_pixel`` (0: negligible) is the engine's working
     memory per output pixel of a tile: the host picks tiles from it when the user gives none, and
     refuses sizes that cannot fit at all. ``tiles`` is False for an engine that must see whole frames
     (global motion estimation): the host then refuses ``tile=`` and never tiles it.

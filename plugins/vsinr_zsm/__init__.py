@@ -6,9 +6,9 @@
   rate (every source frame is an input and an output).
 
 ``Denoise``'s default weights are ZSM's flow-guided ×1 configuration (``flowzsm.py``, header
-``kind: flow``): each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped weights),
-moved onto it along DIS optical flow, averaged with weights that fall where they disagree with it
-(occlusions, flow failures), and corrected by a small network. Frames across a scene change
+``kind: flow``): each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped
+weights), moved onto it along DIS optical flow, averaged with weights that fall where they disagree with
+it (occlusions, flow failures), and corrected by a small network. Frames across a scene change
 (``_SceneChangeNext``/``_SceneChangePrev``, e.g. from ``mv.SCDetection``) are never used: the shot's end
 frame repeats in their place. An unmarked cut inside the window costs about 1 dB on the frames next to
 it. For impulse noise, pixels black or white in every channel are first replaced by their 3×3 median.
