@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -118,23 +117,18 @@ def main() -> None:
         return make_batch(train_sources, rng, args.batch, args.patch, scale, args.aligned)
 
     batches = Prefetch(batch, args.workers)
-    samples = {"count": 0, "since": time.monotonic()}
 
     def step(net: torch.nn.Module, stage: Stage, rng: np.random.Generator) -> torch.Tensor:
         a_t, b_t, t, y = (x.to(device, non_blocking=True) for x in batches.get(stage.name, rng))
-        samples["count"] += len(y)
         return charbonnier(net(a_t, b_t, t, tuple(y.shape[-2:])), y)
 
     args.run.mkdir(parents=True, exist_ok=True)
     (args.run / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
     try:
         train(model, [Stage("any_scale", args.steps, args.lr)], step, validate, args.run,
-              seconds=args.seconds, checkpoint_seconds=60, validate_every=500)
+              seconds=args.seconds, checkpoint_seconds=60, validate_every=500, batch=args.batch)
     finally:
         batches.close()
-    if samples["count"]:
-        rate = samples["count"] / max(1e-9, time.monotonic() - samples["since"])
-        print(json.dumps({"samples_per_second": round(rate, 2)}), file=sys.stderr)
     if args.export:
         def build(config: dict) -> FlowINR | None:
             return FlowINR(**config).to(device) if config.get("kind") == "flow" else None

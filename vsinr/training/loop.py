@@ -96,13 +96,15 @@ def train(
     clip_grad: float = 1.0,
     seconds: float = 0.0,
     checkpoint_seconds: float = 0.0,
+    batch: int = 0,
 ) -> None:
     """Run (or resume) every stage. ``step_fn`` returns the loss of one batch; ``validate`` a dict of numbers.
 
     ``run_dir/checkpoint.pt`` holds model, optimiser, step, random state and the stages; training picks
     up from it. With ``seconds``, a fresh run times its first steps and scales every stage's step count
     so the whole run takes about that long (the learning-rate schedules stretch with them).
-    ``checkpoint_seconds`` spaces checkpoints at least that far apart (fast GPU steps).
+    ``checkpoint_seconds`` spaces checkpoints at least that far apart (fast GPU steps). With ``batch``
+    (samples per step), the run ends by logging its samples per second.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
@@ -122,6 +124,7 @@ def train(
             stages = [Stage(**s) for s in json.loads(state["stages"])]
         seconds = 0.0
         _log(run_dir, {"event": "resumed", "step": step})
+    first_step = step
     total = sum(s.steps for s in stages)
     timed = 30  # steps timed before fitting the run to ``seconds`` (the first few include warm-up)
     losses: list[float] = []
@@ -168,6 +171,9 @@ def train(
                             "stages": json.dumps([vars(s) for s in stages]),
                             "torch_rng": torch.get_rng_state()}, tmp)
     model.eval()
+    done = step - first_step
+    if batch and done:
+        _log(run_dir, {"samples_per_second": round(batch * done / max(1e-9, time.monotonic() - start), 2)})
 
 
 def export_if_better(model: torch.nn.Module, path: Path, method: str,
