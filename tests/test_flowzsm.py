@@ -1,4 +1,5 @@
-"""ZSM's flow-guided ×1 restoration: its prefilter, its base, the centred windows and the training script.
+"""ZSM's flow-guided configurations: the ×1 restoration's prefilter and base, the ×4 ×2 model's halfway
+frames, the windows around each frame and the training script.
 
 Tiny configurations with random weights; quality is measured by ``vsinr bench`` and in the model card.
 """
@@ -18,7 +19,7 @@ import vapoursynth as vs
 from conftest import ROOT, error_of, frames, run, training_material
 from test_classic import sliding
 from vsinr_zsm import engine as zsm_engine
-from vsinr_zsm.flowzsm import CONFIGS, FlowZSM, aligned, median3, slot_order
+from vsinr_zsm.flowzsm import CONFIGS, FlowZSM, median3, onto, slot_order
 
 from vsinr import degrade, media, weights
 
@@ -97,12 +98,16 @@ def test_slots_repeat_the_end_frames_of_a_window() -> None:
     # a scene change after frame 2: frames of the other shot are never used
     assert slot_order(2, 5, 2, frozenset({2})) == [0, 1, 2, 2, 2]
     assert slot_order(3, 5, 2, frozenset({2})) == [3, 3, 3, 4, 4]
+    # halfway between frames 2 and 3: the frames around the middle
+    assert slot_order(2, 6, 2, halfway=True) == [1, 2, 3, 4]
+    assert slot_order(1, 6, 2, frozenset({3}), halfway=True) == [0, 1, 2, 3]
+    assert slot_order(4, 6, 2, halfway=True) == [3, 4, 5, 5]
 
 
 def test_alignment_moves_neighbours_onto_the_centre() -> None:
     truth = [torch.from_numpy(f) for f in sliding(3, shift=2)]
     stack = torch.stack(truth)
-    moved, _ = aligned(stack, stack, [0, 1, 2], 1)
+    moved, _ = onto(stack[1], stack[1], stack, stack, [0, 1, 2], itself=1)
     inner = (slice(None), slice(6, -6), slice(8, -8))
     for i in (0, 2):
         before = (stack[i] - stack[1])[inner].abs().mean()
@@ -142,12 +147,52 @@ def test_denoise_never_uses_frames_across_a_marked_scene_change(tmp_path: Path) 
     assert not np.array_equal(unmarked[3], alone[3])
 
 
-def test_flow_weights_are_for_denoise_only_and_do_not_tile(tmp_path: Path) -> None:
+def test_flow_weights_serve_their_own_task_and_do_not_tile(tmp_path: Path) -> None:
     clip = media.clip_from_arrays(noisy(sliding(4)), Fraction(24), vs.RGBS)
-    path = str(flow_weights(tmp_path))
+    path, x4 = str(flow_weights(tmp_path)), str(flow_weights(tmp_path, config="flow_x4_tiny"))
     assert "STVSR needs a ×4 ×2 model" in error_of(lambda: core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=path))
+    assert "Denoise needs a ×1 restoration model" in error_of(lambda: core.vsinr.Denoise(clip, method="zsm", weights=x4))
     assert "does not tile" in error_of(lambda: core.vsinr.Denoise(clip, method="zsm", weights=path, tile=[16, 16]))
+    assert "does not tile" in error_of(lambda: core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=x4, tile=[16, 16]))
     assert "leave window at 0" in error_of(lambda: core.vsinr.Denoise(clip, method="zsm", weights=path, window=4))
+
+
+def x4_input(truth: list[np.ndarray]) -> vs.VideoNode:
+    """Every other frame of ``truth``, made 4 times smaller as the evaluation does."""
+    return media.clip_from_arrays([degrade.imresize(f, 0.25) for f in truth[::2]], Fraction(12), vs.RGBS)
+
+
+def test_x4_model_moves_halfway_frames_along_the_motion(tmp_path: Path) -> None:
+    truth = sliding(9, shift=4, height=128, width=192)
+    clip = x4_input(truth)
+    out = core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=str(flow_weights(tmp_path, trained=False, config="flow_x4")))
+    assert (out.width, out.height, out.num_frames, out.fps) == (192, 128, 10, Fraction(24))
+    got = frames(out)
+    blended = frames(core.vsinr.STVSR(clip, 4, 2, method="classic", motion="blend"))
+    for k in (1, 3, 5):  # the untrained model is its base: halfway frames moved along the flow
+        assert psnr(got[k], truth[k]) > psnr(blended[k], truth[k]) + 3, k
+    for k in (0, 2, 4, 6):  # source instants: the source frames (bicubic, where classic has Spline36)
+        assert psnr(got[k], truth[k]) > psnr(blended[k], truth[k]) - 1.5, k
+    # the last output, past the last source frame, holds it
+    assert np.array_equal(got[9], got[8])
+
+
+def test_x4_frames_are_the_same_in_any_order_and_never_cross_a_scene_change(tmp_path: Path) -> None:
+    path = str(flow_weights(tmp_path, config="flow_x4_tiny"))
+    shot_a = [degrade.imresize(f, 0.25) for f in sliding(4, height=96, width=128)]
+    shot_b = [1 - f for f in shot_a]
+    marked = media.clip_from_arrays(shot_a + shot_b, Fraction(24), vs.RGBS)
+    marked = marked[:3] + marked[3].std.SetFrameProps(_SceneChangeNext=1) + marked[4:]
+    out = core.vsinr.STVSR(marked, 4, 2, method="zsm", weights=path)
+    first = frames(out)
+    order = list(range(out.num_frames))
+    random.Random(0).shuffle(order)
+    shuffled = {n: np.stack([np.asarray(out.get_frame(n)[p]) for p in range(3)]) for n in order}
+    assert all(np.array_equal(shuffled[n], first[n]) for n in range(out.num_frames))
+    alone = frames(core.vsinr.STVSR(media.clip_from_arrays(shot_a, Fraction(24), vs.RGBS), 4, 2, method="zsm",
+                                    weights=path))
+    assert all(np.array_equal(first[n], alone[n]) for n in range(7))
+    assert np.array_equal(first[7], first[6])  # halfway across the cut: the left frame
 
 
 def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
@@ -161,16 +206,17 @@ def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
         zsm_engine.load_model(path, "denoise", "noise")
 
 
-def test_training_script_exports_and_keeps_the_better_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("task,config", [("denoise", "flow_tiny"), ("stvsr", "flow_x4_tiny")])
+def test_training_script_exports_and_keeps_the_better_file(tmp_path: Path, task: str, config: str) -> None:
     videos, photos = training_material(tmp_path)
     export = tmp_path / "w.safetensors"
     args = [sys.executable, str(ROOT / "scripts" / "train_flowzsm.py"), "--videos", str(videos), "--photos", str(photos),
-            "--run", str(tmp_path / "run"), "--degradation", "noise", "--config", "flow_tiny", "--steps", "6",
-            "--batch", "2", "--patch", "24", "--threads", "1", "--export", str(export)]
+            "--run", str(tmp_path / "run"), "--task", task, "--degradation", "noise", "--config", config, "--steps", "6",
+            "--batch", "2", "--patch", "24" if task == "denoise" else "12", "--threads", "1", "--export", str(export)]
     result = run(args)
     assert result.returncode == 0, result.stderr.decode()
     assert export.is_file() and "wrote" in result.stderr.decode()
-    assert zsm_engine.load_model(export, "denoise", "noise").config["kind"] == "flow"
+    assert zsm_engine.load_model(export, task, "noise").config["kind"] == "flow"
     again = run(args)  # finished run: nothing to train, and the file there is as good, so it is kept
     assert again.returncode == 0, again.stderr.decode()
     assert "kept" in again.stderr.decode()

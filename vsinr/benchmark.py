@@ -207,6 +207,9 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
     def bicubic_blend(c: vs.VideoNode) -> vs.VideoNode:  # what restoring pipelines end with at ×s ×t
         return baselines.blend(baselines.resize(c, s), t)
 
+    def spline_flowfps(c: vs.VideoNode) -> vs.VideoNode:  # the best classical pipeline a user would assemble
+        return baselines.flowfps(baselines.resize(c, s, "Spline36"), t)
+
     if task == "stvsr":
         found |= {
             "bicubic+repeat": lambda c: baselines.repeat(baselines.resize(c, s), t),
@@ -220,12 +223,14 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
             "bicubic+blend": bicubic_blend,
             "median3>bicubic+blend": lambda c: bicubic_blend(baselines.median(c)),
             "median3+bm3d>bicubic+blend": lambda c: bicubic_blend(baselines.bm3d(baselines.median(c), sigma255)),
+            "median3+bm3d>spline36+flowfps": lambda c: spline_flowfps(baselines.bm3d(baselines.median(c), sigma255)),
         }
     elif task == "stvsr-jpeg":
         sigma255 = JPEG_SIGMA.get(kw["quality"], 8.0)
         found |= {
             "bicubic+blend": bicubic_blend,
             "bm3d>bicubic+blend": lambda c: bicubic_blend(baselines.bm3d(c, sigma255)),
+            "bm3d>spline36+flowfps": lambda c: spline_flowfps(baselines.bm3d(c, sigma255)),
         }
     elif task == "interpolate":
         found |= {

@@ -5,18 +5,22 @@
 - ``Denoise(clip, method="zsm", degradation="noise" | "jpeg")``: restoration at the source size and
   rate (every source frame is an input and an output).
 
-``Denoise``'s default weights are ZSM's flow-guided ×1 configuration (``flowzsm.py``, header
-``kind: flow``): each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped
+The default weights are ZSM's flow-guided configurations (``flowzsm.py``, header ``kind: flow``). For
+``Denoise`` each frame is restored from the 2·radius + 1 frames centred on it (5 for the shipped
 weights), moved onto it along DIS optical flow, averaged with weights that fall where they disagree with
-it (occlusions, flow failures), and corrected by a small network. Frames across a scene change
-(``_SceneChangeNext``/``_SceneChangePrev``, e.g. from ``mv.SCDetection``) are never used: the shot's end
-frame repeats in their place. An unmarked cut inside the window costs about 1 dB on the frames next to
-it. For impulse noise, pixels black or white in every channel are first replaced by their 3×3 median.
-Windows are centred on each frame; at the ends of the clip they are clamped and the end frame repeats.
-This engine does not tile (the flow sees whole frames).
+it (occlusions, flow failures), and corrected by a small network. For ``STVSR`` each source frame c
+and the frame halfway to c + 1 are made the same way at ×4: the halfway frame's centre is c and c + 1
+moved to the middle along their flow and averaged, its neighbours c - 1 … c + 2 are moved onto it, and
+the network adds detail at 4 times the size to the bicubic upscale of that average. Frames across a
+scene change (``_SceneChangeNext``/``_SceneChangePrev``, e.g. from ``mv.SCDetection``) are never used:
+the shot's end frame repeats in their place, and nothing is made halfway across the cut (the left frame
+is used). An unmarked cut inside the window costs about 1 dB on the frames next to it. For impulse
+noise, pixels black or white in every channel are first replaced by their 3×3 median. Windows are
+clamped at the ends of the clip, where the end frame repeats. These engines do not tile (the flow sees
+whole frames).
 
-Zooming SlowMo's own windowing (STVSR, and Denoise with its weights; ``window`` = W source frames, 4 by
-default, overlapping by one frame, step S = W-1): window j reads source frames S·j … S·j+W-1 and serves
+Zooming SlowMo's own windowing (weights of that architecture, such as the authors' checkpoint; ``window``
+= W source frames, 4 by default, overlapping by one frame, step S = W-1): window j reads S·j … S·j+W-1 and serves
 the output frames whose source time lies in [S·j, S·(j+1)); the last window serves every later output
 too, and is moved back so that it ends on the last source frame (a clip shorter than W repeats its last
 frame). So where windows overlap, the shared frame is taken from the window that starts on it; each
@@ -78,7 +82,7 @@ SPEC = MethodSpec(
                   "for STVSR, noise for Denoise", choices=("auto", *DEGRADATIONS)),
         Param(name="window", type="int", default=0,
               doc="source frames per window (2-16; 0: the weights' own, 4 for Zooming SlowMo, whose windows "
-                  "overlap by one; flow-guided weights restore each frame from the frames centred on it)"),
+                  "overlap by one; flow-guided weights make each output from the frames around it)"),
         PRECISION,
     ),
     load=_load,

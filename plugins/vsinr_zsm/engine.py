@@ -1,6 +1,7 @@
 """The ZSM engines: a window of source frames → its 2·N-1 frames at ×4 (STVSR), or its N restored
 frames (Denoise), computed once per window (the host caches the window's outputs); and, for weights of
-the flow-guided configuration (``flowzsm.py``), a window centred on each frame → that frame restored."""
+the flow-guided configurations (``flowzsm.py``), a window around each source frame → that frame restored
+(Denoise), or that frame and the one halfway to the next at ×4 (STVSR)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 
 from vsinr import devices, weights
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
-from vsinr_zsm.flowzsm import FlowZSM, aligned, slot_order
+from vsinr_zsm.flowzsm import FlowZSM, window_inputs
 
 WEIGHTS = Path(__file__).parent / "weights"
 #: The bundled default for each (task, degradation).
@@ -29,8 +30,8 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo |
     """The network for ``task`` ("stvsr" or "denoise") and ``degradation`` with weights from ``path``
     (ours or the authors' ``xiang2020zooming.pth``; empty: the bundled default).
 
-    A header with ``kind: flow`` is the flow-guided ×1 restoration configuration (``flowzsm.py``);
-    anything else is the Zooming SlowMo architecture of ``vsinr.nn.zsm``."""
+    A header with ``kind: flow`` is a flow-guided configuration (``flowzsm.py``); anything else is the
+    Zooming SlowMo architecture of ``vsinr.nn.zsm``."""
     path = Path(path) if path else WEIGHTS / DEFAULTS[(task, degradation)]
     state, config = weights.read(path, "zsm")
     if config is None:  # an official checkpoint carries no configuration: it is the released one
@@ -40,7 +41,7 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo |
     except (TypeError, ValueError) as exc:
         raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
     wanted = 4 if task == "stvsr" else 1
-    scale, interpolates = (1, False) if isinstance(model, FlowZSM) else (model.scale, model.interpolate)
+    scale, interpolates = (model.scale, model.scale > 1) if isinstance(model, FlowZSM) else (model.scale, model.interpolate)
     if scale != wanted or interpolates != (task == "stvsr"):
         kind = "×4 ×2 space-time SR" if interpolates else "×1 restoration"
         raise weights.WeightsError(
@@ -58,9 +59,9 @@ def build_engine(path: str | Path, task: str, degradation: str, device: str, pre
     source frames per window."""
     model = load_model(path, task, degradation)
     if isinstance(model, FlowZSM):
-        if window not in (0, model.slots):
-            raise ValueError(f"window={window} does not fit these flow-guided weights: they restore each frame from "
-                             f"{model.slots} frames centred on it; leave window at 0")
+        if window not in (0, model.window):
+            raise ValueError(f"window={window} does not fit these flow-guided weights: they make each output from "
+                             f"the {model.slots} source frames around it; leave window at 0")
         return FlowZSMEngine(model, device, precision)
     return ZSMEngine(model, device, precision, window or 4)
 
@@ -109,9 +110,10 @@ class ZSMEngine:
 
 
 class FlowZSMEngine:
-    """Windows of 2·radius + 1 source frames centred on the one frame each restores (clamped at the ends
-    of the clip, where the end frame is repeated). DIS flow sees whole frames, so this engine does not
-    tile; its network runs in bands of rows."""
+    """Windows around each source frame c, one per frame (step 1): c - radius … c + radius for a restoring
+    model, one frame more at ×4 ×2, whose window also makes the output halfway to c + 1. Windows are
+    clamped at the ends of the clip, where the end frame repeats. DIS flow sees whole frames, so this
+    engine does not tile; its network runs in bands of rows."""
 
     step = 1
     halo = 0
@@ -123,19 +125,22 @@ class FlowZSMEngine:
         self.device = torch.device(device)
         self.precision = precision
         self.rows = rows
-        self.window, self.lead = model.slots, model.radius
+        self.window, self.lead = model.window, model.radius
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
-        centres = [round(t) for t in times]
-        if any(abs(c - t) > 1e-6 for c, t in zip(centres, times, strict=True)):
-            raise ValueError(f"zsm restores source frames only, got times {list(times)}")
+        per_unit = 2 if self.model.scale > 1 else 1
+        grid = [round(t * per_unit) for t in times]
+        if any(abs(g - t * per_unit) > 1e-6 for g, t in zip(grid, times, strict=True)):
+            what = "source frames and the middles between them" if per_unit > 1 else "source frames only"
+            raise ValueError(f"zsm makes {what}, got times {list(times)}")
         x = torch.stack([f.float() for f in frames])
         with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
             # frame by frame: the 3×3 median's patches of a whole window would be 9 windows of memory
             prefiltered, guides, hit = (torch.cat(parts) for parts in zip(*(self.model.prepare(f[None]) for f in x), strict=True))
-            for centre, target in zip(centres, out, strict=True):
-                order = slot_order(centre, len(frames), self.model.radius, cuts)
-                slots, moved = aligned(prefiltered, guides, order, centre)
-                frame = self.model(slots[None], moved[None], hit[centre : centre + 1], rows=self.rows)
+            for g, target in zip(grid, out, strict=True):
+                slots, moved, mask, halfway = window_inputs(prefiltered, guides, hit, g // per_unit, self.model.radius,
+                                                            g % per_unit == 1, cuts)
+                frame = self.model(slots[None], moved[None], mask[None], rows=self.rows,
+                                   halfway=torch.tensor([float(halfway)]))
                 target.copy_(frame[0].float().clamp_(0, 1))

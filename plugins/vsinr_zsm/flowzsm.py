@@ -1,22 +1,29 @@
-"""ZSM's flow-guided ×1 restoration configuration: classical alignment, learned fusion and repair.
+"""ZSM's flow-guided configurations: classical alignment, learned fusion, repair and upscaling.
 
 The released Zooming SlowMo aligns neighbouring frames with learned deformable convolutions (PCD) and
 fuses them with a deformable ConvLSTM; trained for minutes on a CPU, neither learns anything. Here the
 alignment is DIS optical flow (``vsinr.flow``, no weights) and a small network learns what a classical
-temporal filter misses. Each output frame is restored from a window of 2·radius + 1 frames centred on it:
+temporal filter misses. ``scale`` 1 restores each frame (Denoise); ``scale`` 4 makes ×4 ×2 space-time
+super-resolution (STVSR), from clean or damaged input. Each output frame is made from 2·radius + 1
+slots around its time:
 
 1. a prefilter: for impulse noise (``prefilter="impulse"``), pixels that are black or white in every
    channel are replaced by the 3×3 median (a switching median: other pixels keep their detail), and the
    3×3 median of every frame guides the flow; otherwise the frames are used as they are;
-2. each neighbour is moved onto the centre frame along the DIS flow between the guides (``aligned``);
-3. the fixed base: a temporal average of the aligned frames, each neighbour weighted by
-   exp(-d/spread²), d being the mean squared guide difference to the centre over 5×5 pixels, so that
-   occlusions and flow failures fall back on the centre frame (frames across a marked scene change are
-   never used: ``slot_order`` repeats the shot's end frame instead);
-4. a convolutional network sees the aligned frames, the base, the weights and the impulse mask and adds
-   a correction to the base. Its last layer starts at zero, so an untrained model is exactly its base.
+2. the centre slot: the source frame itself, or, for an output halfway between source frames c and
+   c + 1, the two moved to the middle along their DIS flows and averaged (``midway``); the other slots
+   are the source frames around it (c - radius … c + radius, or c - radius + 1 … c + radius), each
+   moved onto the centre along the DIS flow between the guides (``onto``, ``window_inputs``);
+3. the fixed base: a temporal average of the slots, each neighbour weighted by exp(-d/spread²), d being
+   the mean squared guide difference to the centre over 5×5 pixels, so that occlusions and flow failures
+   fall back on the centre (frames across a marked scene change are never used: ``slot_order`` repeats
+   the shot's end frame instead), then, at ``scale`` 4, bicubic upsampling;
+4. a convolutional network at the source size sees the slots, the base, the weights, the impulse mask
+   (and, at ``scale`` 4, whether the output is halfway) and adds a correction to the base (at ``scale``
+   4 through a pixel shuffle). Its last layer starts at zero, so an untrained model is exactly its base.
 
-Every operation of the network exports to ONNX (convolutions, pooling); the flow is computed outside it.
+Every operation of the network exports to ONNX (convolutions, pooling, bicubic resize, pixel shuffle);
+the flow is computed outside it.
 """
 
 from __future__ import annotations
@@ -35,7 +42,14 @@ CONFIGS: dict[str, dict] = {
     "flow_noise": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "impulse", "spread": 0.06},
     "flow_jpeg": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "none", "spread": 0.05},
     "flow_tiny": {"kind": "flow", "radius": 1, "nf": 8, "blocks": 1, "prefilter": "impulse", "spread": 0.06},
+    "flow_x4": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "none", "spread": 0.005, "scale": 4},
+    "flow_x4_noise": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "impulse", "spread": 0.06,
+                      "scale": 4},
+    "flow_x4_jpeg": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "none", "spread": 0.08, "scale": 4},
+    "flow_x4_tiny": {"kind": "flow", "radius": 1, "nf": 8, "blocks": 1, "prefilter": "impulse", "spread": 0.06,
+                     "scale": 4},
 }
+SCALES = (1, 4)
 PREFILTERS = ("impulse", "none")
 
 
@@ -70,10 +84,11 @@ class ResBlock(nn.Module):
 
 
 class FlowZSM(nn.Module):
-    """Restores the centre of a window of aligned frames: flow-weighted temporal average + learned correction."""
+    """The frame at a window's centre slot, restored (``scale`` 1) or ×4 (``scale`` 4) from aligned slots:
+    flow-weighted temporal average (upsampled) + learned correction."""
 
     def __init__(self, kind: str = "flow", radius: int = 2, nf: int = 32, blocks: int = 4,
-                 prefilter: str = "impulse", spread: float = 0.06):
+                 prefilter: str = "impulse", spread: float = 0.06, scale: int = 1):
         super().__init__()
         if kind != "flow":
             raise TypeError(f"FlowZSM builds kind 'flow', not {kind!r}")
@@ -83,14 +98,16 @@ class FlowZSM(nn.Module):
             raise TypeError(f"prefilter must be one of {PREFILTERS}, got {prefilter!r}")
         if not 0 < float(spread) < 1:
             raise TypeError(f"spread must be in (0, 1), got {spread!r}")
-        self.radius, self.prefilter, self.spread = radius, prefilter, float(spread)
+        if scale not in SCALES:
+            raise TypeError(f"scale must be one of {SCALES}, got {scale!r}")
+        self.radius, self.prefilter, self.spread, self.scale = radius, prefilter, float(spread), scale
         self.config = {"kind": kind, "radius": radius, "nf": nf, "blocks": blocks, "prefilter": prefilter,
-                       "spread": self.spread}
+                       "spread": self.spread, "scale": scale}
         slots = 2 * radius + 1
-        # aligned frames, the base, each neighbour's weight, the centre's impulse mask
-        self.head = nn.Conv2d(3 * slots + 3 + (slots - 1) + 1, nf, 3, padding=1)
+        # aligned frames, the base, each neighbour's weight, the centre's impulse mask (and the halfway flag)
+        self.head = nn.Conv2d(3 * slots + 3 + (slots - 1) + 1 + (scale > 1), nf, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(nf) for _ in range(blocks)])
-        self.tail = nn.Conv2d(nf, 3, 3, padding=1)
+        self.tail = nn.Conv2d(nf, 3 * scale * scale, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
         #: input context of each output pixel, in pixels (what a band of rows needs around it)
@@ -99,6 +116,11 @@ class FlowZSM(nn.Module):
     @property
     def slots(self) -> int:
         return 2 * self.radius + 1
+
+    @property
+    def window(self) -> int:
+        """Source frames an engine's window holds: the slots, and one more for halfway outputs at ×4 ×2."""
+        return self.slots + (self.scale > 1)
 
     def prepare(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Prefiltered frames, flow guides and impulse masks (N, 1, H, W) of degraded frames (N, 3, H, W).
@@ -113,10 +135,12 @@ class FlowZSM(nn.Module):
         hit = hit.to(frames.dtype)
         return torch.lerp(frames, smooth, hit), smooth, hit
 
-    def forward(self, slots: torch.Tensor, guides: torch.Tensor, hit: torch.Tensor, rows: int = 0) -> torch.Tensor:
-        """The restored centre (B, 3, H, W) from ``aligned``'s frames and guides (B, S, 3, H, W), centre at
-        slot ``radius``, and the centre's impulse mask (B, 1, H, W); ``rows`` > 0 runs the network on that
-        many rows at a time (bounded memory, same result)."""
+    def forward(self, slots: torch.Tensor, guides: torch.Tensor, hit: torch.Tensor, rows: int = 0,
+                halfway: torch.Tensor | None = None) -> torch.Tensor:
+        """The output (B, 3, scale·H, scale·W) from ``window_inputs``' slots and guides (B, S, 3, H, W),
+        centre at slot ``radius``, and the centre's impulse mask (B, 1, H, W); ``halfway`` (B,), at scale
+        4, is 1 where the centre lies between source frames; ``rows`` > 0 runs the network on that many
+        rows at a time (bounded memory, same result)."""
         c = self.radius
         centre = guides[:, c : c + 1]
         others = torch.cat([guides[:, :c], guides[:, c + 1 :]], 1)
@@ -124,14 +148,19 @@ class FlowZSM(nn.Module):
         weight = torch.exp(-distance / self.spread**2)
         frames = torch.cat([slots[:, :c], slots[:, c + 1 :]], 1)
         base = (slots[:, c] + (weight.unsqueeze(2) * frames).sum(1)) / (1 + weight.sum(1, keepdim=True))
-        x = torch.cat([slots.flatten(1, 2), base, weight, hit], 1)
+        planes = [slots.flatten(1, 2), base, weight, hit]
+        if self.scale > 1:
+            flag = halfway if halfway is not None else hit.new_zeros(hit.shape[0])
+            planes.append(flag.to(hit.dtype).view(-1, 1, 1, 1).expand_as(hit))
+            base = F.interpolate(base, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        x = torch.cat(planes, 1)
         height = x.shape[-2]
         step = rows if 0 < rows < height else height
         out = []
         for y0 in range(0, height, step):
             lo, hi = max(0, y0 - self.halo), min(height, y0 + step + self.halo)
-            part = self._correction(x[..., lo:hi, :])
-            out.append(part[..., y0 - lo : y0 - lo + min(step, height - y0), :])
+            part = self._correction(x[..., lo:hi, :])[..., y0 - lo : y0 - lo + min(step, height - y0), :]
+            out.append(F.pixel_shuffle(part, self.scale) if self.scale > 1 else part)
         return base + (torch.cat(out, -2) if len(out) > 1 else out[0])
 
     def _correction(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,26 +168,60 @@ class FlowZSM(nn.Module):
         return self.tail(feat + self.body(feat))
 
 
-def slot_order(centre: int, count: int, radius: int, cuts: frozenset[int] = frozenset()) -> list[int]:
-    """Window indices for the slots around ``centre`` in a window of ``count`` frames: centre ± radius,
-    repeating the first or last frame of the centre's shot where the window or the shot ends (``cuts``:
-    indices i with a scene change between frames i and i + 1)."""
+def slot_order(centre: int, count: int, radius: int, cuts: frozenset[int] = frozenset(),
+               halfway: bool = False) -> list[int]:
+    """Window indices of the source frames around ``centre`` in a window of ``count`` frames: centre ±
+    radius (``halfway``: centre - radius + 1 … centre + radius, around the middle of centre and
+    centre + 1), repeating the first or last frame of the centre's shot where the window or the shot
+    ends (``cuts``: indices i with a scene change between frames i and i + 1)."""
     first = max((i + 1 for i in cuts if i < centre), default=0)
-    last = min((i for i in cuts if i >= centre), default=count - 1)
-    return [min(max(centre + i, first), last) for i in range(-radius, radius + 1)]
+    last = min((i for i in cuts if i >= centre + halfway), default=count - 1)
+    return [min(max(centre + i, first), last) for i in range(-radius + halfway, radius + 1)]
 
 
-def aligned(prefiltered: torch.Tensor, guides: torch.Tensor, order: Sequence[int], centre: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames and guides of ``order`` (window indices) moved onto frame ``centre`` along DIS flow, each
-    (S, 3, H, W). Flow is estimated once per distinct neighbour, from the centre's guide to its guide."""
-    gray = {i: flow._gray(guides[i]) for i in {*order, centre}}
-    moved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {centre: (prefiltered[centre], guides[centre])}
+def onto(frame: torch.Tensor, guide: torch.Tensor, prefiltered: torch.Tensor, guides: torch.Tensor,
+         order: Sequence[int], itself: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames and guides of ``order`` (window indices) moved onto ``frame`` along DIS flow from ``guide`` to
+    each one's guide, each (len(order), 3, H, W); index ``itself`` is ``frame`` and stays as it is. Flow is
+    estimated once per distinct index."""
+    target = flow._gray(guide)
+    moved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {} if itself is None else {itself: (frame, guide)}
     for i in order:
         if i in moved:
             continue
-        f = flow.flow(gray[centre], gray[i])
+        f = flow.flow(target, flow._gray(guides[i]))
         f = torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None].to(guides.device, guides.dtype)
         both = flow.warp(torch.stack([prefiltered[i], guides[i]]), f.expand(2, -1, -1, -1))
         moved[i] = (both[0], both[1])
     return torch.stack([moved[i][0] for i in order]), torch.stack([moved[i][1] for i in order])
+
+
+def midway(prefiltered: torch.Tensor, guides: torch.Tensor, hit: torch.Tensor, left: int
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frame, guide and impulse mask halfway between window frames ``left`` and ``left + 1``: both moved to
+    the middle along the DIS flows between their guides, and averaged."""
+    f01, f10 = flow.pair(guides[left], guides[left + 1])
+    planes = torch.cat([prefiltered, guides, hit], 1)
+    a, b = flow.moved(planes[left : left + 1], planes[left + 1 : left + 2], f01.to(planes.dtype), f10.to(planes.dtype), 0.5)
+    mixed = (0.5 * (a + b))[0]
+    return mixed[:3], mixed[3:6], mixed[6:]
+
+
+def window_inputs(prefiltered: torch.Tensor, guides: torch.Tensor, hit: torch.Tensor, centre: int, radius: int,
+                  halfway: bool = False, cuts: frozenset[int] = frozenset()
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """What ``FlowZSM`` takes for the output at window frame ``centre`` (``halfway``: between it and the
+    next), from ``FlowZSM.prepare``'s outputs for the window (N, ·, H, W): slots and guides (S, 3, H, W),
+    the centre's impulse mask (1, H, W), and whether the output is halfway. Across a scene change or past
+    the window's end nothing is made halfway: the output is frame ``centre``'s own, as everywhere in
+    vsinr."""
+    halfway = halfway and centre + 1 < len(prefiltered) and centre not in cuts
+    order = slot_order(centre, len(prefiltered), radius, cuts, halfway)
+    if not halfway:
+        slots, moved = onto(prefiltered[centre], guides[centre], prefiltered, guides, order, itself=centre)
+        return slots, moved, hit[centre], False
+    frame, guide, mask = midway(prefiltered, guides, hit, centre)
+    slots, moved = onto(frame, guide, prefiltered, guides, order)
+    slots = torch.cat([slots[:radius], frame[None], slots[radius:]])
+    moved = torch.cat([moved[:radius], guide[None], moved[radius:]])
+    return slots, moved, mask, True
