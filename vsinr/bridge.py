@@ -219,7 +219,8 @@ class _Filter:
             in_size = (src_vi.height, src_vi.width)
             if plan.tile != (0, 0) and not getattr(engine, "tiles", True):
                 raise tasks.UsageError(
-                    f"method {plan.method.name!r} estimates motion over whole frames and does not tile; leave tile empty"
+                    f"method {plan.method.name!r} sees whole frames (motion estimation, recurrent alignment) and does not "
+                    "tile: tiles would not equal the whole frame's output; leave tile empty"
                 )
             overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
             tile = self._tile(engine, device, in_size)
@@ -273,6 +274,15 @@ class _Filter:
                 f"{available / 2**30:.1f} GiB available; use a smaller sscale"
             )
         per_pixel = int(getattr(engine, "bytes_per_out_pixel", 0))
+        if not getattr(engine, "tiles", True):  # whole frames or nothing
+            needed = per_pixel * height * width + 8 * frame_bytes
+            if needed > available:
+                raise tasks.UsageError(
+                    f"method {plan.method.name!r} needs about {needed / 2**30:.2f} GiB for {width}x{height} output "
+                    f"frames and cannot tile; this device has {available / 2**30:.2f} GiB available: use a device "
+                    "with more memory or a smaller clip"
+                )
+            return plan.tile
         if plan.tile != (0, 0) or not per_pixel:
             return plan.tile
         tile = auto_tile(in_size, plan.out_size, per_pixel, min(available // 4, 2 << 30))

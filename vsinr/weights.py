@@ -25,8 +25,9 @@ class WeightsError(ValueError):
 
 
 def save(path: str | os.PathLike, state: Mapping[str, torch.Tensor], method: str, config: Mapping[str, Any],
-         half: bool = True) -> None:
-    """Write ``state`` as safetensors (float tensors in float16 when ``half``) with its configuration.
+         half: bool = True, source: Mapping[str, str] | None = None) -> None:
+    """Write ``state`` as safetensors (float tensors in float16 when ``half``) with its configuration and,
+    for a converted checkpoint, where it came from (``source``: file name and SHA-256, say).
 
     Written to a temporary file and renamed, so an existing file is never left half-written.
     """
@@ -39,6 +40,8 @@ def save(path: str | os.PathLike, state: Mapping[str, torch.Tensor], method: str
             value = value.half()
         tensors[key] = value.contiguous()
     metadata = {"format": FORMAT, "method": method, "config": json.dumps(dict(config), sort_keys=True)}
+    if source:
+        metadata["source"] = json.dumps(dict(source), sort_keys=True)
     with atomic_path(Path(path)) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
         os.chmod(tmp, 0o644)  # a model file others read, like any installed data

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vsinr import devices, weights
-from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
+from vsinr.nn.zsm import ZoomingSlowMo, official_config
 from vsinr_zsm.flowzsm import FlowZSM, window_inputs
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -34,8 +34,8 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo |
     Zooming SlowMo architecture of ``vsinr.nn.zsm``."""
     path = Path(path) if path else WEIGHTS / DEFAULTS[(task, degradation)]
     state, config = weights.read(path, "zsm")
-    if config is None:  # an official checkpoint carries no configuration: it is the released one
-        config = dict(CONFIGS["released"])
+    if config is None:  # an official checkpoint carries no configuration: its tensors' shapes tell it
+        config = official_config(state)
     try:
         model = FlowZSM(**config) if config.get("kind") == "flow" else ZoomingSlowMo(**config)
     except (TypeError, ValueError) as exc:
@@ -67,9 +67,13 @@ def build_engine(path: str | Path, task: str, degradation: str, device: str, pre
 
 
 class ZSMEngine:
-    """Windows of ``window`` source frames, overlapping by one (see ``vsinr.methods.WindowedEngine``)."""
+    """Windows of ``window`` source frames, overlapping by one (see ``vsinr.methods.WindowedEngine``).
 
-    tiles = True
+    It does not tile: the recurrent deformable alignment carries context across the whole frame, so a
+    tile's output differs from the whole frame's however wide its overlap (on the golden checkpoint of
+    ``tests/data/golden``, max |d| 1e-2 with 26 pixels of overlap, 3e-5 with 64)."""
+
+    tiles = False
 
     def __init__(self, model: ZoomingSlowMo, device: str, precision: str = "fp32", window: int = 4):
         self.model = model.to(device)
@@ -93,8 +97,9 @@ class ZSMEngine:
         h, w = frames[0].shape[-2:]
         x = torch.stack([f.float() for f in frames]).unsqueeze(0)
         pad_h, pad_w = -h % 4, -w % 4
-        if pad_h or pad_w:
-            x = F.pad(x.view(1, -1, h, w), (0, pad_w, 0, pad_h), mode="replicate").view(1, len(frames), 3, h + pad_h, w + pad_w)
+        if pad_h or pad_w:  # at the bottom and right, with zeros (official) or repeated edges (ours)
+            mode = "constant" if self.model.padding == "zeros" else "replicate"
+            x = F.pad(x.view(1, -1, h, w), (0, pad_w, 0, pad_h), mode=mode).view(1, len(frames), 3, h + pad_h, w + pad_w)
         s = self.model.scale
         with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
             features = self.model.features(x)

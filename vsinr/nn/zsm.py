@@ -20,6 +20,30 @@ CONFIGS: dict[str, dict[str, int]] = {
     "small": {"nf": 32, "groups": 4, "front_blocks": 3, "back_blocks": 10},
     "tiny": {"nf": 8, "groups": 2, "front_blocks": 1, "back_blocks": 1},
 }
+#: How frames whose sides are not multiples of 4 are padded: ``zeros`` at the bottom and right, as the
+#: authors' test script does (the configuration of every official checkpoint), or ``edge``, repeating
+#: the last row and column (ours: no dark band for the network to see at the border).
+PADDINGS = ("edge", "zeros")
+
+
+def official_config(state: dict[str, torch.Tensor]) -> dict:
+    """The configuration of an official checkpoint (the authors' ``LunaTokis(nf, nframes, groups,
+    front_RBs, back_RBs)``), read from its state dict alone: any size of the authors' class loads."""
+    def count(prefix: str) -> int:  # blocks 0 … n-1: one more than the highest index
+        found = [k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)]
+        return max((int(i) + 1 for i in found if i.isdigit()), default=0)
+
+    released = CONFIGS["released"]
+    first, offsets, hr = (state.get(k) for k in ("conv_first.weight", "pcd_align.L1_dcnpack_1.conv_offset_mask.weight",
+                                                  "HRconv.weight"))
+    return {
+        "nf": int(first.shape[0]) if first is not None else released["nf"],
+        "groups": int(offsets.shape[0]) // 27 if offsets is not None else released["groups"],
+        "front_blocks": count("feature_extraction.") or released["front_blocks"],
+        "back_blocks": count("recon_trunk.") or released["back_blocks"],
+        "hr_nf": int(hr.shape[0]) if hr is not None else None,
+        "padding": "zeros",
+    }
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -180,15 +204,23 @@ class ZoomingSlowMo(Pyramid):
     """
 
     def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40,
-                 scale: int = 4, interpolate: bool = True, residual: bool = False, prefilter: str = "none"):
+                 scale: int = 4, interpolate: bool = True, residual: bool = False, prefilter: str = "none",
+                 hr_nf: int | None = None, padding: str = "edge"):
         if scale not in (1, 4):
             raise ValueError(f"scale must be 4 (space-time SR) or 1 (restoration), got {scale}")
         if prefilter not in ("none", "median3"):
             raise ValueError(f"prefilter must be 'none' or 'median3', got {prefilter!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        hr_nf = nf if hr_nf is None else hr_nf
+        if scale == 1 and hr_nf != nf:
+            raise ValueError(f"a restoring model (scale 1) has no upsampler, so hr_nf must equal nf ({nf}), got {hr_nf}")
         super().__init__(nf)  # the fea_L* layers: keys come in another order than the release, names match
         self.config = {"nf": nf, "groups": groups, "front_blocks": front_blocks, "back_blocks": back_blocks,
-                       "scale": scale, "interpolate": interpolate, "residual": residual, "prefilter": prefilter}
+                       "scale": scale, "interpolate": interpolate, "residual": residual, "prefilter": prefilter,
+                       "hr_nf": hr_nf, "padding": padding}
         self.scale, self.interpolate, self.residual, self.prefilter = scale, interpolate, residual, prefilter
+        self.padding = padding
         self.conv_first = _conv(3, nf)
         self.feature_extraction = nn.Sequential(*[ResidualBlock(nf) for _ in range(front_blocks)])
         if interpolate:
@@ -196,9 +228,9 @@ class ZoomingSlowMo(Pyramid):
             self.fusion = nn.Conv2d(2 * nf, nf, 1)
         self.ConvBLSTM = BiDeformableConvLSTM(nf, groups)
         self.recon_trunk = nn.Sequential(*[ResidualBlock(nf) for _ in range(back_blocks)])
-        if scale == 4:
-            self.upconv1, self.upconv2 = _conv(nf, 4 * nf), _conv(nf, 4 * nf)
-        self.HRconv, self.conv_last = _conv(nf, nf), _conv(nf, 3)
+        if scale == 4:  # the release's upsampler ends in 64 channels whatever nf (hr_nf 64)
+            self.upconv1, self.upconv2 = _conv(nf, 4 * nf), _conv(nf, 4 * hr_nf)
+        self.HRconv, self.conv_last = _conv(hr_nf, hr_nf), _conv(hr_nf, 3)
         if residual:
             nn.init.zeros_(self.conv_last.weight)
             nn.init.zeros_(self.conv_last.bias)
