@@ -1,8 +1,9 @@
-"""Official checkpoints give the authors' outputs: a small random checkpoint in the authors' layout,
-loaded from its state dict alone, against outputs of the authors' code (``tests/data/golden``).
+"""Official checkpoints give the authors' outputs: small random checkpoints in the authors' layout
+(ZSM and VideoINR), loaded from their state dicts alone, against outputs of the authors' code
+(``tests/data/golden``, whose README gives the call conventions).
 
-Through the model, the engine and ``core.vsinr.STVSR`` (whole frames and tiled), at sides that are
-multiples of 4 and at sides that are not (the authors pad with zeros).
+Through the engines and ``core.vsinr.STVSR``, at sides that are multiples of 4 and at sides that are not
+(the authors pad with zeros), at a non-integer size, and after ``vsinr weights convert``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import pytest
 import torch
 import vapoursynth as vs
 from conftest import ROOT, error_of, frames, run
+from vsinr_videoinr import engine as videoinr_engine
 from vsinr_zsm import engine as zsm_engine
 
 from vsinr import media
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
-MAX_D, MEAN_D = 1e-5, 1e-6  # float32 rounding between two correct implementations (README there)
+# float32 rounding between two correct implementations (README there): max |d| by method, mean |d|
+MAX_D, MEAN_D = {"zsm": 1e-5, "videoinr": 5e-5}, 1e-6
 core = vs.core
 
 
@@ -41,10 +44,9 @@ def _normals(seed: int, index: int, count: int) -> np.ndarray:
     return u.reshape(count, 12).sum(axis=1, dtype=np.int64).astype(np.float64) / 2.0**24 - 6.0
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The golden ZSM checkpoint rebuilt from its recipe, bit for bit, as the authors store one."""
-    recipe = json.loads((GOLDEN / "zsm_small.recipe.json").read_text())
+def rebuild(recipe_path: Path, target: Path) -> Path:
+    """The checkpoint of a recipe, bit for bit, written as the authors store theirs (``torch.save``)."""
+    recipe = json.loads(recipe_path.read_text())
     state, digest = OrderedDict(), hashlib.sha256()
     for index, entry in enumerate(recipe["tensors"]):
         shape = tuple(entry["shape"])
@@ -60,9 +62,18 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         digest.update(value.tobytes())
         state[entry["key"]] = torch.from_numpy(value)
     assert digest.hexdigest() == recipe["sha256"]
-    path = tmp_path_factory.mktemp("golden") / "zsm_small.pth"
-    torch.save(state, path)
-    return path
+    torch.save(state, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rebuild(GOLDEN / "zsm_small.recipe.json", tmp_path_factory.mktemp("golden") / "zsm_small.pth")
+
+
+@pytest.fixture(scope="module")
+def videoinr_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rebuild(GOLDEN / "videoinr_small.recipe.json", tmp_path_factory.mktemp("golden") / "videoinr_small.pth")
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +82,15 @@ def golden() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     return {k: inputs[k] for k in inputs}, {k: outputs[k] for k in outputs}
 
 
-def assert_matches(got: np.ndarray, expected: np.ndarray) -> None:
+@pytest.fixture(scope="module")
+def videoinr_golden() -> dict[str, np.ndarray]:
+    outputs = np.load(GOLDEN / "videoinr_outputs.npz")
+    return {k: outputs[k] for k in outputs}
+
+
+def assert_matches(got: np.ndarray, expected: np.ndarray, method: str = "zsm") -> None:
     d = np.abs(got - expected)
-    assert d.max() <= MAX_D and d.mean() <= MEAN_D, (d.max(), d.mean())
+    assert d.max() <= MAX_D[method] and d.mean() <= MEAN_D, (d.max(), d.mean())
 
 
 def test_an_official_checkpoint_of_any_size_loads_from_its_state_dict(checkpoint: Path) -> None:
@@ -139,3 +156,35 @@ def test_a_converted_checkpoint_keeps_the_authors_outputs(checkpoint: Path, gold
     assert half.returncode == 0 and "float16 against float32" in half.stderr.decode(), half.stderr.decode()
     with safe_open(str(target), "pt") as f:
         assert f.get_tensor("conv_first.weight").dtype == torch.float16
+
+
+def test_an_official_videoinr_checkpoint_of_any_size_loads_from_its_state_dict(videoinr_checkpoint: Path) -> None:
+    model = videoinr_engine.load_model(videoinr_checkpoint)
+    assert {k: model.config[k] for k in ("nf", "groups", "front_blocks", "back_blocks", "padding", "exact_grid")} == {
+        "nf": 64, "groups": 2, "front_blocks": 1, "back_blocks": 2, "padding": "zeros", "exact_grid": False}
+    assert sum(p.numel() for p in model.parameters()) == 6_528_214
+
+
+@pytest.mark.parametrize("key,size", [("a", (192, 256)), ("b", (184, 248)), ("c", (384, 512)), ("nonint", (158, 211))])
+def test_the_videoinr_engine_gives_the_authors_outputs(videoinr_checkpoint: Path, golden: tuple,
+                                                       videoinr_golden: dict, key: str, size: tuple[int, int]) -> None:
+    engine = videoinr_engine.VideoINREngine(videoinr_engine.load_model(videoinr_checkpoint), "cpu", rows=40)
+    x = [torch.from_numpy(f) for f in golden[0]["a" if key == "nonint" else key][:2]]
+    times = [float(t) for t in videoinr_golden[f"{key}_times"]]
+    out = [torch.empty(3, *size) for _ in times]
+    engine.render(x, times, out)
+    channels = [int(c) for c in videoinr_golden.get(f"{key}_channels", range(3))]
+    # the authors' demo decodes the padded frame (b: 192 × 256); its top-left is the real picture
+    expected = videoinr_golden[key][..., : size[0], : size[1]]
+    assert_matches(np.stack([o.numpy() for o in out])[:, channels], expected, "videoinr")
+
+
+@pytest.mark.parametrize("key,tscale", [("b", 4), ("c", 2)])
+def test_videoinr_stvsr_gives_the_authors_outputs(videoinr_checkpoint: Path, golden: tuple, videoinr_golden: dict,
+                                                  key: str, tscale: int) -> None:
+    clip = media.clip_from_arrays(list(golden[0][key][:2]), Fraction(24), vs.RGBS)
+    got = frames(core.vsinr.STVSR(clip, 4, tscale, method="videoinr", weights=str(videoinr_checkpoint)))
+    (t,) = videoinr_golden[f"{key}_times"]
+    channels = [int(c) for c in videoinr_golden.get(f"{key}_channels", range(3))]
+    frame = got[round(float(t) * tscale)]
+    assert_matches(frame[channels], videoinr_golden[key][0, :, : frame.shape[1], : frame.shape[2]], "videoinr")

@@ -30,16 +30,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsinr.nn import zsm
 from vsinr.nn.zsm import ZoomingSlowMo
 
 OMEGA = 30.0
+
+
+def official_config(state: dict[str, torch.Tensor]) -> dict:
+    """The configuration of an official checkpoint (the authors' ``LunaTokis``), read from its state dict
+    alone: the released inference conventions, with the backbone's and the SIRENs' sizes of the tensors.
+    The authors' class works only with nf 64 (its SIREN input widths are fixed), so only the groups,
+    the block counts and the SIRENs' widths vary."""
+    backbone = zsm.official_config(state)
+    config = {**CONFIGS["released"], **{k: backbone[k] for k in ("groups", "front_blocks", "back_blocks")}}
+    first, second = state.get("feat_imnet.net.0.linear.weight"), state.get("feat_imnet.net.2.linear.weight")
+    if first is not None and second is not None:
+        config["hidden"], config["wide"] = int(first.shape[0]), int(second.shape[0])
+    return config
 
 #: Model configurations by name. ``released`` is the authors' (11.31 M parameters, loads their
 #: checkpoint); ``small`` is what our default weights use (trainable on a CPU, see the model card);
 #: ``tiny`` is for tests.
 CONFIGS: dict[str, dict] = {
     "released": {"nf": 64, "groups": 8, "front_blocks": 5, "back_blocks": 40, "hidden": 64, "wide": 256,
-                 "residual": False, "hr_input": "upsample4", "exact_grid": False},
+                 "residual": False, "hr_input": "upsample4", "exact_grid": False, "padding": "zeros"},
     "small": {"nf": 32, "groups": 4, "front_blocks": 3, "back_blocks": 8, "hidden": 64, "wide": 128,
               "residual": True, "hr_input": "lr", "exact_grid": True},
     "tiny": {"nf": 8, "groups": 2, "front_blocks": 1, "back_blocks": 1, "hidden": 16, "wide": 16,
@@ -106,13 +120,14 @@ class VideoINR(ZoomingSlowMo):
 
     def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40,
                  hidden: int = 64, wide: int = 256, residual: bool = False,
-                 hr_input: Literal["upsample4", "lr"] = "upsample4", exact_grid: bool = False):
-        super().__init__(nf, groups, front_blocks, back_blocks)
+                 hr_input: Literal["upsample4", "lr"] = "upsample4", exact_grid: bool = False,
+                 padding: str = "edge"):
+        super().__init__(nf, groups, front_blocks, back_blocks, padding=padding)
         self.residual, self.hr_input, self.exact_grid = residual, hr_input, exact_grid
         #: what our weights files record, to rebuild this model
         self.config = {"nf": nf, "groups": groups, "front_blocks": front_blocks, "back_blocks": back_blocks,
                        "hidden": hidden, "wide": wide, "residual": residual, "hr_input": hr_input,
-                       "exact_grid": exact_grid}
+                       "exact_grid": exact_grid, "padding": padding}
         self.feat_imnet = Siren([3 * nf + 6 + 2 + 1, hidden, hidden, wide], nf)
         self.flow_imnet = Siren([nf + 3 * nf + 6 + 1, hidden, hidden, wide], 4)
         self.encode_imnet = Siren([2 * nf + 6 * nf + 12 + 1, hidden, hidden, wide, wide], 3)
@@ -137,12 +152,15 @@ class VideoINR(ZoomingSlowMo):
         size: tuple[int, int],
         region: tuple[int, int] | None = None,
         chunk: int = 65536,
+        rows: int = 0,
     ) -> torch.Tensor:
         """The frame at time t ∈ [0, 1] (a number, or one per batch item) and size (HH, WW) from
         ``encode``'s outputs → (B, 3, HH, WW).
 
         ``region`` (h0, w0): the output covers only the top-left h0×w0 input pixels (the rest is padding
-        that made the input divisible by 4).
+        that made the input divisible by 4). ``rows`` > 0 decodes that many output rows at a time: every
+        step is per output pixel except the warps, which read whole maps, so the result is the same and
+        memory holds one band's temporaries besides the high-resolution feature map.
         """
         b, _, h, w = feat.shape
         hh, ww = size
@@ -153,47 +171,51 @@ class VideoINR(ZoomingSlowMo):
         ratio_yx = torch.tensor([h0 / h, w0 / w], device=dev, dtype=dt)
         coord = (coord_o + 1) * ratio_yx - 1
         t = torch.as_tensor(t, device=dev, dtype=dt).reshape(-1, 1, 1).expand(b, 1, 1)
-        time = t.expand(b, coord.shape[1], 1)
+        step = rows if 0 < rows < hh else hh
+        bands = [(y0, min(hh, y0 + step), slice(y0 * ww, min(hh, y0 + step) * ww)) for y0 in range(0, hh, step)]
 
         # spatial INR on the nearest low-resolution cell
         q_coord = torch.stack(torch.meshgrid(_nearest_cells(hh, h0, h, dev), _nearest_cells(ww, w0, w, dev),
                                              indexing="ij"), -1).view(1, -1, 2).to(dt).expand(b, -1, -1)
         rel = (coord - q_coord) * torch.tensor([h, w], device=dev, dtype=dt)
-        spatial_in = torch.cat([_sample(feat, q_coord, "nearest"), _sample(inp, q_coord, "nearest"), rel, time], -1)
-        hr_feat = self._mlp(self.feat_imnet, spatial_in, chunk).transpose(1, 2).reshape(b, -1, hh, ww)
+        hr_feat = feat.new_empty(b, self.feat_imnet.net[-1].out_features, hh, ww)
+        for y0, y1, q in bands:
+            time = t.expand(b, q.stop - q.start, 1)
+            spatial_in = torch.cat([_sample(feat, q_coord[:, q], "nearest"), _sample(inp, q_coord[:, q], "nearest"),
+                                    rel[:, q], time], -1)
+            hr_feat[:, :, y0:y1] = self._mlp(self.feat_imnet, spatial_in, chunk).transpose(1, 2).reshape(b, -1, y1 - y0, ww)
 
         hr_inp = F.interpolate(inp, scale_factor=4, mode="bilinear", align_corners=False) if self.hr_input == "upsample4" else inp
-        # temporal INR: two flows in output pixels, towards frame 0 (channels 0-1) and frame 1 (2-3)
-        temporal_in = torch.cat(
-            [hr_feat.flatten(2).transpose(1, 2), _sample(feat, coord, "bilinear"), _sample(hr_inp, coord, "bilinear"), time],
-            -1,
-        )
-        flow = self._mlp(self.flow_imnet, temporal_in, chunk).transpose(1, 2).reshape(b, 4, hh, ww)
-
         # warp grids in the output frame: the release's linspace(-1, 1) base (pixel centres scaled by
         # n/(n-1)) with flow/((n-1)/2), or exact pixel centres with flow·2/n for our variants
         size_xy = torch.tensor([ww, hh], device=dev, dtype=dt)
-        base = coord_o.flip(-1).view(b, hh, ww, 2)
-        if self.exact_grid:
-            base, unit = base, 2 / size_xy
-        else:
-            base, unit = base * size_xy / (size_xy - 1), 2 / (size_xy - 1)
+        scale, unit = (1, 2 / size_xy) if self.exact_grid else (size_xy / (size_xy - 1), 2 / (size_xy - 1))
         ratio_xy = ratio_yx.flip(0)
-        sampled = []
-        for k in (0, 2):
-            grid = (base + flow[:, k:k + 2].permute(0, 2, 3, 1) * unit).clamp(-EDGE, EDGE)  # (B, HH, WW, 2) in (x, y)
-            grid_in = (grid + 1) * ratio_xy - 1
-            sampled.append([
-                F.grid_sample(source, g, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
-                for source, g in ((hr_feat, grid), (hr_inp, grid_in), (feat, grid_in))
-            ])
-        (f1, i1, l1), (f2, i2, l2) = sampled
-        rgb = self._mlp(self.encode_imnet, torch.cat([f1, f2, l1, l2, i1, i2, time], -1), chunk)
-        rgb = rgb.transpose(1, 2).reshape(b, 3, hh, ww)
-        if self.residual:
-            pair = F.interpolate(inp[..., :h0, :w0], size=(hh, ww), mode="bicubic", align_corners=False)
-            # under autocast the bicubic result may be half while t stays float32: lerp needs one dtype
-            rgb = rgb + torch.lerp(pair[:, :3], pair[:, 3:], t.unsqueeze(-1).to(pair.dtype))
+        pair = F.interpolate(inp[..., :h0, :w0], size=(hh, ww), mode="bicubic", align_corners=False) if self.residual else None
+        rgb = feat.new_empty(b, 3, hh, ww)
+        for y0, y1, q in bands:
+            time = t.expand(b, q.stop - q.start, 1)
+            band_feat = hr_feat[:, :, y0:y1]
+            # temporal INR: two flows in output pixels, towards frame 0 (channels 0-1) and frame 1 (2-3)
+            temporal_in = torch.cat([band_feat.flatten(2).transpose(1, 2), _sample(feat, coord[:, q], "bilinear"),
+                                     _sample(hr_inp, coord[:, q], "bilinear"), time], -1)
+            flow = self._mlp(self.flow_imnet, temporal_in, chunk).transpose(1, 2).reshape(b, 4, y1 - y0, ww)
+            base = coord_o[:, q].flip(-1).view(b, y1 - y0, ww, 2) * scale
+            sampled = []
+            for k in (0, 2):
+                grid = (base + flow[:, k:k + 2].permute(0, 2, 3, 1) * unit).clamp(-EDGE, EDGE)  # (B, rows, WW, 2) in (x, y)
+                grid_in = (grid + 1) * ratio_xy - 1
+                sampled.append([
+                    F.grid_sample(source, g, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
+                    for source, g in ((hr_feat, grid), (hr_inp, grid_in), (feat, grid_in))
+                ])
+            (f1, i1, l1), (f2, i2, l2) = sampled
+            band = self._mlp(self.encode_imnet, torch.cat([f1, f2, l1, l2, i1, i2, time], -1), chunk)
+            band = band.transpose(1, 2).reshape(b, 3, y1 - y0, ww)
+            if pair is not None:
+                # under autocast the bicubic result may be half while t stays float32: lerp needs one dtype
+                band = band + torch.lerp(pair[:, :3, y0:y1], pair[:, 3:, y0:y1], t.unsqueeze(-1).to(pair.dtype))
+            rgb[:, :, y0:y1] = band
         return rgb
 
     @staticmethod

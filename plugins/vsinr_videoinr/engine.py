@@ -1,8 +1,9 @@
 """The VideoINR engine: a pair of source frames → frames at any times between them, at any size.
 
-Each pair (or tile of it) is encoded once per window and every requested time is decoded from that one
-encoding; the host caches the window's outputs. Inputs whose sides are not multiples of 4 are padded
-(edge pixels repeated) and only the real region is decoded.
+Each pair is encoded once per window and every requested time is decoded from that one encoding, in
+bands of rows; the host caches the window's outputs. Inputs whose sides are not multiples of 4 are
+padded: with zeros, decoding the padded frame and cropping it, as the authors' demo does, for official
+checkpoints (header ``padding: zeros``); repeating the edges and decoding only the real region for ours.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vsinr import devices, flow, weights
-from vsinr_videoinr.arch import CONFIGS, VideoINR
+from vsinr_videoinr.arch import VideoINR, official_config
 from vsinr_videoinr.flowinr import FlowINR
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_flow.safetensors"
@@ -27,8 +28,8 @@ def load_model(path: str | Path = "") -> VideoINR | FlowINR:
     VideoINR architecture of ``arch.py``."""
     path = Path(path) if path else DEFAULT_WEIGHTS
     state, config = weights.read(path, "videoinr")
-    if config is None:  # an official checkpoint carries no configuration: it is the released one
-        config = CONFIGS["released"]
+    if config is None:  # an official checkpoint carries no configuration: its tensors' shapes tell it
+        config = official_config(state)
     try:
         model = FlowINR(**config) if config.get("kind") == "flow" else VideoINR(**config)
     except TypeError as exc:
@@ -59,24 +60,28 @@ def _pending(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequen
 
 
 class VideoINREngine:
-    """Pair windows (see ``vsinr.methods.WindowedEngine``)."""
+    """Pair windows (see ``vsinr.methods.WindowedEngine``).
+
+    It does not tile: the encoder's recurrent deformable alignment carries context across the frame and
+    the release's warp grid is normalised to the whole output, so tiles differ from the whole frame
+    (on the golden checkpoint of ``tests/data/golden``, max |d| 2.7e-2 with 24 pixels of overlap).
+    Memory is bounded instead by decoding ``rows`` output rows at a time."""
 
     window = 2
     step = 1
     lead = 0
-    tiles = True
+    halo = 0
+    tiles = False
 
-    def __init__(self, model: VideoINR, device: str, precision: str = "fp32", chunk: int = 65536):
+    def __init__(self, model: VideoINR, device: str, precision: str = "fp32", chunk: int = 65536, rows: int = 64):
         self.model = model.to(device)
         self.device = torch.device(device)
         self.precision = precision
-        self.chunk = chunk
+        self.chunk, self.rows = chunk, rows
         nf = model.conv_first.out_channels
-        # context of the encoder (pyramid to 1/4, deformable offsets, recurrent and trunk convolutions)
-        self.halo = 24
-        # float32 values held per output pixel while a tile is decoded: the HR feature map, flows, the
-        # features and pixels warped from both frames and the heads' inputs
-        self.bytes_per_out_pixel = 4 * (20 * nf + 64)
+        # float32 values held per output pixel: the high-resolution feature map, the ×4 input, the
+        # coordinates, the output (a band's temporaries and the encoder at the source size are spread)
+        self.bytes_per_out_pixel = 4 * (nf + 32)
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
@@ -87,14 +92,19 @@ class VideoINREngine:
             return
         pair = torch.stack([f.float() for f in frames]).view(1, 6, h, w)
         pad_h, pad_w = -h % 4, -w % 4
+        # the authors' demo pads with zeros and decodes the padded frame (cropped here); our own
+        # configurations repeat the edges and decode only the real region
+        official = self.model.padding == "zeros"
         if pad_h or pad_w:
-            pair = F.pad(pair, (0, pad_w, 0, pad_h), mode="replicate")
+            pair = F.pad(pair, (0, pad_w, 0, pad_h), mode="constant" if official else "replicate")
         pair = pair.view(1, 2, 3, h + pad_h, w + pad_w)
+        decoded = (round(size[0] * (h + pad_h) / h), round(size[1] * (w + pad_w) / w)) if official else size
         with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
             feat, inp = self.model.encode(pair)
             for t, target in pending:
-                frame = self.model.decode(feat, inp, float(t), size, region=(h, w), chunk=self.chunk)
-                target.copy_(frame[0].clamp_(0, 1))
+                frame = self.model.decode(feat, inp, float(t), decoded, region=None if official else (h, w),
+                                          chunk=self.chunk, rows=self.rows)
+                target.copy_(frame[0, :, : size[0], : size[1]].clamp_(0, 1))
 
 
 class FlowINREngine:

@@ -19,18 +19,19 @@ noise, pixels black or white in every channel are first replaced by their 3×3 m
 clamped at the ends of the clip, where the end frame repeats. These engines do not tile (the flow sees
 whole frames).
 
-Zooming SlowMo's own windowing (weights of that architecture, such as the authors' checkpoint; ``window``
-= W source frames, 4 by default, overlapping by one frame, step S = W-1): window j reads S·j … S·j+W-1 and serves
-the output frames whose source time lies in [S·j, S·(j+1)); the last window serves every later output
-too, and is moved back so that it ends on the last source frame (a clip shorter than W repeats its last
-frame). So where windows overlap, the shared frame is taken from the window that starts on it; each
-output frame comes from exactly one window, whatever order frames are asked in; every source frame is
-covered (the released script drops the frames that do not fill a window); and N source frames give 2·N
-output frames at twice the rate, the last one holding the last frame. Sizes that are not multiples of 4
-are padded (edges repeated) and cropped back. A scene change (``_SceneChangeNext``/``_SceneChangePrev``)
-is never blended across: the frame after the cut's left frame repeats it. Restoring ×4 ×2 models for
-noise start from a 3×3 median of the input (``prefilter``), so that impulses are gone before the
-network's learned correction.
+Zooming SlowMo's own windowing (weights of that architecture, such as the authors' checkpoint;
+``window`` = W source frames, 4 by default, overlapping by one frame, step S = W-1): window j reads S·j
+… S·j+W-1 and serves the output frames whose source time lies in [S·j, S·(j+1)); the last window serves
+every later output too, and is moved back so that it ends on the last source frame (a clip shorter than
+W repeats its last frame). So where windows overlap, the shared frame is taken from the window that
+starts on it; each output frame comes from exactly one window, whatever order frames are asked in; every
+source frame is covered (the released script drops the frames that do not fill a window); and N source
+frames give 2·N output frames at twice the rate, the last one holding the last frame. Sizes that are not
+multiples of 4 are padded at the bottom and right (with zeros for official checkpoints, as the authors'
+test script does; edges repeated for ours, header ``padding``) and cropped back; this architecture does
+not tile. A scene change (``_SceneChangeNext``/``_SceneChangePrev``) is never blended across: the frame
+after the cut's left frame repeats it. Restoring ×4 ×2 models for noise start from a 3×3 median of the
+input (``prefilter``), so that impulses are gone before the network's learned correction.
 
 The default weights are ours (``weights/``, see the model card there); ``weights=`` also takes the
 authors' ``xiang2020zooming.pth`` (clean ×4 ×2).
