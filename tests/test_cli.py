@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -59,6 +61,21 @@ def test_run_applies_the_filter_and_encodes(small_video: Path, tmp_path: Path) -
     assert (width, height, count) == (96, 64, 16)
     assert result.stdout.decode().strip() == str(out)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_run_writes_y4m_and_removes_what_killed_runs_left(small_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.y4m"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process id that no longer runs, as a killed run's
+    stale, live = tmp_path / f".out.y4m.{dead.pid}.part", tmp_path / f".out.y4m.{os.getpid()}.part"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"another write in progress")
+    result = run(["vsinr", "run", str(small_video), "-o", str(out), "--frames", "3"])
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes().startswith(b"YUV4MPEG2 W48 H32 ") and _probe(out)[2] == 3
+    assert not stale.exists() and live.exists()  # this test's own process still runs
+    compressed = run(["vsinr", "run", str(small_video), "-o", str(out), "--codec", "libx264"])
+    assert compressed.returncode == 1 and "holds uncompressed frames only" in compressed.stderr.decode()
 
 
 def test_run_reports_filter_errors_and_leaves_no_file(small_video: Path, tmp_path: Path) -> None:

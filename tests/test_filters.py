@@ -229,3 +229,14 @@ def test_requests_exactly_the_window_frames() -> None:
     produced.clear()
     out.get_frame(out.num_frames - 1)  # held past the end: the last pair only
     assert sorted(set(produced)) == [48, 49]
+
+
+def test_ctrl_c_during_filter_creation_is_an_interrupted_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsinr import tasks
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasks, "plan", interrupted)
+    # an exception cannot unwind through VapourSynth's C call: the call fails with a clear error instead
+    assert error_of(lambda: STVSR(noise_clip(), 2, 2)) == "STVSR: interrupted"

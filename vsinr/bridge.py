@@ -77,6 +77,8 @@ def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) ->
         _Filter(api, core, owned[0], vi, plan, owned[1] if len(owned) > 1 else None).create(out_map)
     except tasks.UsageError as exc:
         api.mapSetError(out_map, f"{fn.name}: {exc}".encode())
+    except KeyboardInterrupt:
+        api.mapSetError(out_map, f"{fn.name}: interrupted".encode())
     except Exception as exc:
         api.mapSetError(out_map, f"{fn.name}: internal error: {exc!r}\n{traceback.format_exc()}".encode())
     finally:
@@ -102,6 +104,8 @@ def _create_decode(in_map: int, out_map: int, user_data: int, core: int, vsapi: 
         _DecodeFilter(api, core, decoded).create(out_map)
     except tasks.UsageError as exc:
         api.mapSetError(out_map, f"Decode: {exc}".encode())
+    except KeyboardInterrupt:
+        api.mapSetError(out_map, b"Decode: interrupted")
     except Exception as exc:
         api.mapSetError(out_map, f"Decode: internal error: {exc!r}\n{traceback.format_exc()}".encode())
 
@@ -567,6 +571,8 @@ def _guard(fn: Callable[..., Any], fallback: Any = None) -> Callable[..., Any]:
     def guarded(*args: Any) -> Any:
         try:
             return fn(*args)
+        except KeyboardInterrupt:  # Ctrl-C: already an "interrupted" error of the call (it cannot unwind through C)
+            return fallback
         except BaseException:
             traceback.print_exc()
             return fallback

@@ -89,7 +89,7 @@ def _open_mask(path: Path, frames: int) -> Any:
     return mask[: min(frames, mask.num_frames)] if mask.num_frames > 1 else mask
 
 
-def _encode(clip: Any, output: Path, codec: str, crf: int) -> None:
+def _encode(clip: Any, output: Path, codec: str | None, crf: int) -> None:
     import vapoursynth as vs
 
     from vsinr import media
@@ -107,11 +107,11 @@ def _encode(clip: Any, output: Path, codec: str, crf: int) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("-f", "--filter", "filters", multiple=True, help="e.g. 'STVSR(sscale=2, tscale=4)'; repeatable.")
 @click.option("--frames", type=click.IntRange(min=1), help="Only the first N source frames.")
-@click.option("--codec", default="libx264", show_default=True, help="libx264, libx265, libsvtav1, ffv1, ...")
+@click.option("--codec", default=None, help="libx264 (default), libx265, libsvtav1, ffv1, ...; .y4m: rawvideo.")
 @click.option("--crf", default=16, show_default=True)
 @click.option("--mask", "mask_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A mask video or image (white where pixels are filled) for the filters that take one, e.g. Inpaint.")
-def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | None, codec: str, crf: int,
+def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | None, codec: str | None, crf: int,
         mask_path: Path | None) -> None:
     """Decode INPUT, apply the filters, encode to OUTPUT."""
     import vapoursynth as vs

@@ -6,6 +6,7 @@ conversion) can use it.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -17,9 +18,11 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target`` that becomes ``target`` only if the block succeeds.
 
     The written file is flushed to disk before the rename (and the rename itself where the platform
-    can sync a folder), so a crash leaves either the old file or the whole new one.
+    can sync a folder), so a crash leaves either the old file or the whole new one. Temporary files
+    that killed processes left for the same target are removed first.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(target)
     temp = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         yield temp
@@ -37,3 +40,29 @@ def atomic_path(target: Path) -> Iterator[Path]:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def remove_stale_parts(target: Path) -> list[Path]:
+    """Remove ``.NAME.PID.part`` files beside ``target`` whose process no longer runs (what a killed
+    write leaves); those of live processes are another write in progress and stay. Returns the removed."""
+    removed = []
+    for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        pid = part.name[len(target.name) + 2 : -len(".part")]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with suppress(OSError):
+            part.unlink()
+            removed.append(part)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -47,24 +47,30 @@ def encode(
     clip: vs.VideoNode,
     target: Path,
     *,
-    codec: str = "libx264",
+    codec: str | None = None,
     crf: int = 16,
     matrix: str = "709",
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Encode ``clip`` to ``target`` with PyAV (container from the suffix)."""
+    """Encode ``clip`` to ``target`` with PyAV (container from the suffix; ``codec`` None: libx264, or
+    rawvideo for ``.y4m``, which holds uncompressed frames only)."""
     import av
 
     container_format = CONTAINERS.get(target.suffix.lower())
     if container_format is None:
         raise ValueError(f"unknown container {target.suffix!r}; use one of {', '.join(CONTAINERS)}")
+    raw_only = container_format == "yuv4mpegpipe"
+    codec = codec or ("rawvideo" if raw_only else "libx264")
+    if raw_only and codec != "rawvideo":
+        raise ValueError(f"a .y4m file holds uncompressed frames only, not {codec}; leave the codec unset "
+                         "(or give rawvideo), or write .mkv/.mp4 to compress")
     if codec not in av.codecs_available:
         raise ValueError(f"unknown encoder {codec!r}; try libx264, libx265, libsvtav1, libvpx-vp9 or ffv1")
     if clip.fps == 0:
         raise ValueError("the clip has a variable frame rate; give it one with core.std.AssumeFPS")
     yuv = to_yuv(clip, matrix)
     pix_fmt = "yuv420p" if yuv.format.subsampling_w else "yuv444p"
-    options = {} if codec == "ffv1" else {"crf": str(crf)}
+    options = {} if codec in ("ffv1", "rawvideo") else {"crf": str(crf)}
     if codec == "libx265":
         options["x265-params"] = "log-level=error"  # x265 otherwise prints a report on stderr per encode
     with atomic_path(target) as temp:
