@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from conftest import error_of, frames, noise_clip, run
 from vsinr_zsm import engine as zsm_engine
 from vsinr_zsm.flowzsm import FlowZSM
 
-from vsinr import weights
+from vsinr import media, weights
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
 
 core = vs.core
@@ -167,3 +168,15 @@ def test_bundled_weights_load_for_their_task(task: str, degradation: str) -> Non
         return
     assert model.residual and model.config["nf"] == CONFIGS["small"]["nf"]
     assert model.prefilter == ("median3" if degradation == "noise" else "none")
+
+
+def test_a_broken_pixel_never_turns_output_frames_to_nan(tmp_path: Path) -> None:
+    from test_videoinr import tiny_weights as videoinr_weights
+
+    data = [np.random.default_rng(n).random((3, 24, 32), dtype=np.float32) for n in range(4)]
+    data[1][:, 5, 7] = np.nan
+    data[2][0, 9, 9] = np.inf
+    clip = media.clip_from_arrays(data, Fraction(24), vs.RGBS)
+    for out in (core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=str(tiny_weights(tmp_path))),
+                core.vsinr.STVSR(clip, 2, 2, method="videoinr", weights=str(videoinr_weights(tmp_path)))):
+        assert all(np.isfinite(f).all() for f in frames(out))

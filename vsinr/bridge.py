@@ -447,10 +447,15 @@ class _Source:
         self.mask: int | None = None
 
     def image(self, slot: int) -> Any:
+        """The frame as a (3, H, W) tensor; pixels that are not finite read as black (NaN, -inf) or white
+        (+inf), so one broken pixel stays one pixel instead of turning a network's whole output to NaN."""
+        import torch
+
         rgb = _planes(self.api, self.ptr, self.dtype, writable=False, slot=slot)
+        if not bool(torch.isfinite(rgb).all()):
+            rgb = torch.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
         if self.mask is None:
             return rgb
-        import torch
 
         holes = torch.from_numpy(_plane(self.api, self.mask) != 0).to(rgb.dtype)
         return torch.cat([rgb, holes[None]])

@@ -19,7 +19,7 @@ The upsampler layers inherited from ZSM are registered (the checkpoint has them)
 to the bicubic upsampling of the two frames blended at t, and its last layer and the flow head's start
 at zero, so an untrained model already equals bicubic + blend. This makes small models trainable in
 hours on a CPU; it adds no parameters, so the key set stays the release's. Our variants also warp on
-exact pixel centres (``exact_grid=True``), which makes padded and tiled decoding consistent.
+exact pixel centres (``exact_grid=True``), which makes decoding a padded frame's real region consistent.
 """
 
 from __future__ import annotations
