@@ -171,3 +171,31 @@ def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: 
     unused = run(["vsinr", "run", str(small_video), "-o", str(tmp_path / "x.mkv"), "--mask", str(mask_file),
                   "--filter", "STVSR(2, 2)"])
     assert unused.returncode == 2 and "none of the filters takes a mask" in unused.stderr.decode()
+
+
+def test_user_errors_are_one_line_without_a_traceback(small_video: Path, tmp_path: Path) -> None:
+    import resource
+    import signal
+
+    out = tmp_path / "out.mkv"
+    typed = run(["vsinr", "run", str(small_video), "-o", str(out), "--filter", 'STVSR(sscale="two")'])
+    assert typed.returncode == 2 and "could not convert string to float: 'two'" in typed.stderr.decode()
+    script = tmp_path / "broken.vpy"
+    script.write_text("import vapoursynth\n\nraise RuntimeError('the script broke')\n")
+    served = run(["vsinr", "frameserve", str(script)])
+    assert served.returncode == 1 and "broken.vpy, line 3: RuntimeError: the script broke" in served.stderr.decode()
+    if not __import__("torch").cuda.is_available():
+        gpu = run(["vsinr", "encode", str(small_video), "-o", str(tmp_path / "x.vsnerv"), "--device", "cuda"])
+        assert gpu.returncode == 2 and "torch sees no CUDA GPU" in gpu.stderr.decode()
+    out.write_bytes(b"an earlier output")
+
+    def small_files() -> None:  # a full disk, as the file-size limit makes it
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
+
+    full = run(["vsinr", "run", str(small_video), "-o", str(out), "--codec", "ffv1", "--filter", "STVSR(2, 2)"],
+               preexec_fn=small_files)
+    assert full.returncode == 1 and "vsinr: error: [Errno 27] File too large" in full.stderr.decode()
+    assert out.read_bytes() == b"an earlier output" and not list(tmp_path.glob(".out.mkv.*"))
+    for result in (typed, served, full):
+        assert b"Traceback" not in result.stderr

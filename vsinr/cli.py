@@ -19,8 +19,11 @@ DEMO_CLIP = "carphone_pristine.mp4"
 
 @click.group()
 @click.version_option(__version__, prog_name="vsinr")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Implicit-neural-representation video methods as VapourSynth filters."""
+    ctx.obj = {"debug": debug}
 
 
 @cli.command("list-plugins")
@@ -67,6 +70,8 @@ def _apply(clip: Any, specs: tuple[str, ...], mask: Any = None) -> Any:
             clip = function(clip, *call.args, **kwargs)
         except vs.Error as exc:
             raise click.ClickException(str(exc)) from None
+        except (TypeError, ValueError) as exc:  # VapourSynth could not convert an argument to its type
+            raise click.BadParameter(f"{text}: {exc}", param_hint="--filter") from None
     if mask is not None and not used:
         raise click.BadParameter("none of the filters takes a mask (give e.g. --filter 'Inpaint()')", param_hint="--mask")
     return clip
@@ -152,6 +157,16 @@ def crop_size(crop: str | None) -> tuple[int, int] | None:
     return size[0], size[1]
 
 
+def _device(device: str) -> str:
+    """The device a ``--device`` value names, or a clear error when it is not there."""
+    from vsinr.devices import resolve_device
+
+    try:
+        return resolve_device(device)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+
+
 def _codec(method: str) -> Any:
     codecs = plugins.codecs()
     if method not in codecs:
@@ -178,7 +193,6 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
     import torch
 
     from vsinr.benchmark import BenchError, centre_crop, load_clip
-    from vsinr.devices import resolve_device
 
     codec = _codec(method)
     try:
@@ -187,7 +201,7 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
         raise click.ClickException(str(exc)) from None
     arrays = centre_crop(arrays, crop_size(crop))
     clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
-    options = {"size": size, "epochs": epochs, "prune": prune, "finetune": finetune, "device": resolve_device(device)}
+    options = {"size": size, "epochs": epochs, "prune": prune, "finetune": finetune, "device": _device(device)}
     try:
         result = codec.encode(clip, fps, output, options, lambda text: click.echo(text, err=True))
     except ValueError as exc:
@@ -205,10 +219,9 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
 def decode_command(input_path: Path, output: Path, method: str, video_codec: str, crf: int, device: str) -> None:
     """Decode a neural-codec file to a video file."""
     from vsinr import media
-    from vsinr.devices import resolve_device
 
     try:
-        decoded = _codec(method).open(input_path, resolve_device(device))
+        decoded = _codec(method).open(input_path, _device(device))
         frames = [decoded.frame(i).cpu().numpy() for i in range(decoded.num_frames)]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -261,6 +274,12 @@ def frameserve(script: Path, fifo: Path | None, args: tuple[str, ...], index: in
         raise click.ClickException(f"{script}: {exc}") from None
     except KeyError:
         raise click.ClickException(f"{script} sets no output {index}") from None
+    except Exception as exc:  # the script's own error: name its line, as vspipe does
+        import traceback
+
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(script)]
+        where = f", line {frames[-1].lineno}" if frames else ""
+        raise click.ClickException(f"{script}{where}: {type(exc).__name__}: {exc}") from None
     clip = output.clip if isinstance(output, vs.VideoOutputTuple) else output
     clip = media.to_yuv(clip, matrix, bits=8 if clip.format.bits_per_sample <= 8 else 16)
     if fifo is None:
@@ -451,5 +470,26 @@ def _half_difference(method: str, full: Path, half: Path) -> tuple[float, float]
 
 
 def main() -> None:
-    cli()
+    """The ``vsinr`` command: one line on stderr for any error, the traceback only with ``--debug``."""
+    debug = "--debug" in sys.argv[1:] or os.environ.get("VSINR_DEBUG") == "1"
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("vsinr: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except OSError as exc:  # a full disk, a file-size limit, a folder that is not writable
+        if debug:
+            raise
+        click.echo(f"vsinr: error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"vsinr: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        sys.exit(1)
 
