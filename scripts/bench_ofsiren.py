@@ -1,8 +1,8 @@
 """OF-SIREN measurements the harness does not make: fitting speed, and the paper's second claim (the flow
 term also helps narrow networks fit the observed frames).
 
-    python scripts/bench_ofsiren.py speed ../shared/data/bigbuckbunny.mp4 --frames 20 --crop 360x240
-    python scripts/bench_ofsiren.py narrow ../shared/data/carphone_pristine.mp4 --frames 11
+    python scripts/bench_ofsiren.py speed bigbuckbunny.mp4 --frames 20 --crop 360x240
+    python scripts/bench_ofsiren.py narrow carphone_pristine.mp4 --frames 11
 
 Results go to stderr as they come and, with --json, to a file.
 """

@@ -83,7 +83,7 @@ def main(methods: tuple[str, ...], weights: str, width: int, height: int, device
             elif method == "classic":
                 engine = FlowEngine(flow_scale=0.25)  # resizes the pair itself (torch bicubic)
             else:
-                engine = zsm.ZSMEngine(zsm.load_model("", "stvsr", "clean"), device, precision)
+                engine = zsm.build_engine("", "stvsr", "clean", device, precision)
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             seconds, made, first = _run(engine, frames, windows, 4, device)

@@ -1,8 +1,8 @@
 """Fit SNeRV-B to one clip as the paper's regression experiment does, and report the PSNR it reaches.
 
-    python scripts/fit_snerv.py ../shared/data/bigbuckbunny.mp4 --crop 1280x640 --size 3M --epochs 300 \
+    python scripts/fit_snerv.py bigbuckbunny.mp4 --crop 1280x640 --size 3M --epochs 300 \
         --device cuda -o bunny.safetensors --json bunny.json     # the paper's Bunny (a GPU job)
-    python scripts/fit_snerv.py ../shared/data/bigbuckbunny.mp4 --crop 1280x640 --scale 4 --size 187500 \
+    python scripts/fit_snerv.py bigbuckbunny.mp4 --crop 1280x640 --scale 4 --size 187500 \
         -o bunny_small.safetensors --vsnerv bunny_small.vsnerv   # a CPU stand-in: 1/16 of pixels and parameters
 
 It needs neither VapourSynth nor numba, so a rented GPU machine with torch alone runs it: the clip is a

@@ -1,7 +1,7 @@
 """Can a per-clip fit learn a correction to the flow base that helps at the gap it renders?
 
-    python scripts/probe_interp_correction.py ../shared/data/carphone_pristine.mp4 --frames 17
-    python scripts/probe_interp_correction.py ../shared/data/bigbuckbunny.mp4 --frames 17 --crop 360x240 --train cycle
+    python scripts/probe_interp_correction.py carphone_pristine.mp4 --frames 17
+    python scripts/probe_interp_correction.py bigbuckbunny.mp4 --frames 17 --crop 360x240 --train cycle
 
 SNeRV-T and OF-SIREN both correct a motion-compensated blend of two observed frames, fitted on the clip
 alone. This probe takes out everything but that question. Even frames are observed and odd frames are

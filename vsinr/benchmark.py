@@ -1,6 +1,6 @@
 """The evaluation harness: every method and the classical baselines measured the same way on real clips.
 
-Protocol (``DESIGN.md``, "Evaluation protocol"):
+Protocol (the same for every method, so that numbers compare):
 - ``stvsr``: ground truth = the clip (cropped to multiples of sscale); input = every tscale-th frame
   downscaled by sscale with MATLAB-style antialiased bicubic; every frame reconstructed and scored, with
   interpolated and source-aligned frames reported apart; ``sscale`` border pixels cropped.

@@ -1,4 +1,4 @@
-"""The VideoINR network, written from ``shared/research/zsm_videoinr_facts.md`` (section 3).
+"""The VideoINR network, written from facts read in the authors' released code (no code copied).
 
 A ZSM encoder turns two frames into features of [frame 0, middle, frame 1]; three SIRENs decode any
 pixel at any time: a spatial INR (``feat_imnet``) builds a high-resolution feature map, a temporal INR

@@ -1,6 +1,6 @@
 """The Zooming SlowMo network (Xiang et al., CVPR 2020), whose encoder VideoINR reuses.
 
-Written from the facts in ``shared/research/zsm_videoinr_facts.md``; attribute names follow the released
+Written from facts read in the authors' released code (no code copied); attribute names follow the released
 checkpoints so that their state_dicts load with ``strict=True``. Frames go in as (B, N, 3, H, W) with
 H and W divisible by 4; features come out for the 2N-1 frames [F0, I01, F1, I12, ...] and, through the
 upsampler, ×4 frames.
