@@ -1,5 +1,5 @@
 """classic's defaults: Spline36, and frames between source frames moved along DIS optical flow; the
-default method of Interpolate, and videoinr the default of STVSR."""
+default method of Interpolate; the default of STVSR is zsm at ×4 ×2 and videoinr at other scales."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def test_stvsr_defaults_are_spline36_and_flow() -> None:
 def test_default_methods() -> None:
     clip = media.clip_from_arrays(sliding(3), Fraction(12), vs.RGBS)
     assert np.array_equal(frames(core.vsinr.STVSR(clip, 2, 2))[1], frames(core.vsinr.STVSR(clip, 2, 2, method="videoinr"))[1])
+    assert np.array_equal(frames(core.vsinr.STVSR(clip, 4, 2))[1], frames(core.vsinr.STVSR(clip, 4, 2, method="zsm"))[1])
     classic = frames(core.vsinr.STVSR(clip, 2, 2, method="classic"))[1]
     assert not np.array_equal(frames(core.vsinr.STVSR(clip, 2, 2))[1], classic)
     assert np.array_equal(frames(core.vsinr.Interpolate(clip, 2))[1],

@@ -161,13 +161,10 @@ def test_median_prefilter_removes_impulses_before_anything_is_learned() -> None:
 def test_bundled_weights_load_for_their_task(task: str, degradation: str) -> None:
     model = zsm_engine.load_model("", task, degradation)
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    if task == "denoise":  # the flow-guided configuration, with a learned (non-zero) correction
-        assert isinstance(model, FlowZSM) and model.radius == 2
-        assert model.prefilter == ("impulse" if degradation == "noise" else "none")
-        assert model.tail.weight.abs().max() > 0
-        return
-    assert model.residual and model.config["nf"] == CONFIGS["small"]["nf"]
-    assert model.prefilter == ("median3" if degradation == "noise" else "none")
+    # the flow-guided configurations, each with a learned (non-zero) correction
+    assert isinstance(model, FlowZSM) and model.radius == 2 and model.scale == (4 if task == "stvsr" else 1)
+    assert model.prefilter == ("impulse" if degradation == "noise" else "none")
+    assert model.tail.weight.abs().max() > 0
 
 
 def test_a_broken_pixel_never_turns_output_frames_to_nan(tmp_path: Path) -> None:
