@@ -197,5 +197,7 @@ def test_user_errors_are_one_line_without_a_traceback(small_video: Path, tmp_pat
                preexec_fn=small_files)
     assert full.returncode == 1 and "vsinr: error: [Errno 27] File too large" in full.stderr.decode()
     assert out.read_bytes() == b"an earlier output" and not list(tmp_path.glob(".out.mkv.*"))
-    for result in (typed, served, full):
+    crf = run(["vsinr", "run", str(small_video), "-o", str(out), "--crf", "99"])
+    assert crf.returncode == 2 and "0<=x<=51" in crf.stderr.decode()
+    for result in (typed, served, full, crf):
         assert b"Traceback" not in result.stderr

@@ -96,6 +96,18 @@ def test_broken_and_foreign_weights_are_clear_errors(tmp_path: Path) -> None:
     assert message.startswith("STVSR: method 'videoinr' failed to load") and "truncated.safetensors" in message
     message = error_of(lambda: core.vsinr.STVSR(noise_clip(), 2, 2, method="videoinr", weights=str(tmp_path / "missing.pth")))
     assert "does not exist" in message
+    message = error_of(lambda: core.vsinr.STVSR(noise_clip(), 2, 2, method="videoinr", weights=str(tmp_path)))
+    assert "is a folder; give the path of a .safetensors or .pth file" in message
+
+    class Code:  # a pickle that would run code when loaded without weights_only
+        def __reduce__(self) -> tuple:
+            return (print, ("ran",))
+
+    armed = tmp_path / "armed.pth"
+    torch.save({"conv_first.weight": torch.zeros(1), "payload": Code()}, armed)
+    with pytest.raises(weights.WeightsError, match="holds Python objects, not only tensors") as info:
+        videoinr_engine.load_model(armed)
+    assert "False" not in str(info.value)  # no advice to load it unsafely
 
 
 @pytest.mark.parametrize("sscale, size", [(1.5, (45, 63)), (2.5, (75, 105)), (3.7, (111, 155))])

@@ -113,7 +113,7 @@ def _encode(clip: Any, output: Path, codec: str | None, crf: int) -> None:
 @click.option("-f", "--filter", "filters", multiple=True, help="e.g. 'STVSR(sscale=2, tscale=4)'; repeatable.")
 @click.option("--frames", type=click.IntRange(min=1), help="Only the first N source frames.")
 @click.option("--codec", default=None, help="libx264 (default), libx265, libsvtav1, ffv1, ...; .y4m: rawvideo.")
-@click.option("--crf", default=16, show_default=True)
+@click.option("--crf", default=16, show_default=True, type=click.IntRange(0, 51))
 @click.option("--mask", "mask_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A mask video or image (white where pixels are filled) for the filters that take one, e.g. Inpaint.")
 def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | None, codec: str | None, crf: int,
@@ -214,7 +214,7 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--method", default="snerv", show_default=True, help="The neural codec that wrote INPUT.")
 @click.option("--codec", "video_codec", default="ffv1", show_default=True, help="libx264, libx265, ffv1, ...")
-@click.option("--crf", default=16, show_default=True)
+@click.option("--crf", default=16, show_default=True, type=click.IntRange(0, 51))
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def decode_command(input_path: Path, output: Path, method: str, video_codec: str, crf: int, device: str) -> None:
     """Decode a neural-codec file to a video file."""

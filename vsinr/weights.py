@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,20 @@ def read(path: str | os.PathLike, method: str) -> tuple[dict[str, torch.Tensor],
     checkpoint with ``weights_only=True`` (a bare state_dict or one under a ``state_dict``/``params`` key).
     """
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"weights {str(path)!r} is a folder; give the path of a .safetensors or .pth file")
     if not path.is_file():
         raise WeightsError(f"weights file {str(path)!r} does not exist")
     if path.suffix == ".safetensors":
         return _read_safetensors(path, method)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, a pickle with code in it, not a checkpoint at all
+    except pickle.UnpicklingError:  # a pickle that would run code or build objects: never loaded
+        raise WeightsError(
+            f"{str(path)!r} holds Python objects, not only tensors, so it is not loaded (that could run code in "
+            "it); official checkpoints are plain state dicts, our own weights are .safetensors"
+        ) from None
+    except Exception as exc:  # truncated zip, not a checkpoint at all
         raise WeightsError(
             f"{str(path)!r} is not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
             "official checkpoints are loaded with weights_only=True, our own weights are .safetensors"
