@@ -197,7 +197,9 @@ def test_user_errors_are_one_line_without_a_traceback(small_video: Path, tmp_pat
                preexec_fn=small_files)
     assert full.returncode == 1 and "vsinr: error: [Errno 27] File too large" in full.stderr.decode()
     assert out.read_bytes() == b"an earlier output" and not list(tmp_path.glob(".out.mkv.*"))
+    crop = run(["vsinr", "encode", str(small_video), "-o", str(tmp_path / "x.vsnerv"), "--crop", "100x100"])
+    assert crop.returncode == 2 and "100x100 is larger than the 48x32 frames" in crop.stderr.decode()
     crf = run(["vsinr", "run", str(small_video), "-o", str(out), "--crf", "99"])
     assert crf.returncode == 2 and "0<=x<=51" in crf.stderr.decode()
-    for result in (typed, served, full, crf):
+    for result in (typed, served, full, crop, crf):
         assert b"Traceback" not in result.stderr

@@ -345,11 +345,15 @@ def test_deflated_header_is_bounded_and_checked() -> None:
     b"\x89PNG\r\n\x1a\n" + bytes(100),
     np.random.default_rng(14).integers(0, 256, 500, dtype=np.uint8).tobytes(),
     b"hello, world\n",
-    b"",
 ])
 def test_foreign_file(foreign: bytes) -> None:
     with pytest.raises(C.CodecError, match="not a vsinr"):
         C.unpack(foreign, "photo.png")
+
+
+def test_empty_file_is_named() -> None:
+    with pytest.raises(C.CodecError, match=r"clip.vsnerv: the file is empty \(0 bytes\)"):
+        C.unpack(b"", "clip.vsnerv")
 
 
 def test_text_mode_copy_is_named() -> None:

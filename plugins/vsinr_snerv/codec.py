@@ -455,8 +455,10 @@ def unpack(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, np.ndarr
     """(info, {name: float32 tensor}) from a file's bytes; CodecError, naming ``name``, for anything that
     is not an intact file of a format version this vsinr reads."""
     data = bytes(data)
+    if not data:
+        raise CodecError(f"{name}: the file is empty (0 bytes); an encode that did not finish, encode it again")
     if not data.startswith(MAGIC):
-        if data and MAGIC.startswith(data):
+        if MAGIC.startswith(data):
             raise CodecError(f"{name}: truncated ({len(data)} bytes); the file is incomplete, copy or encode it again")
         if data.startswith(MAGIC.replace(b"\r\n", b"\n")) or data.startswith(MAGIC.replace(b"\n", b"\r\n")):
             raise CodecError(f"{name}: damaged by a text-mode copy (line endings were converted); "
