@@ -199,11 +199,11 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
         arrays, fps = load_clip(input_path, frames)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
-    size = crop_size(crop)
-    if size and (size[0] > arrays[0].shape[-1] or size[1] > arrays[0].shape[-2]):
-        raise click.BadParameter(f"{size[0]}x{size[1]} is larger than the {arrays[0].shape[-1]}x{arrays[0].shape[-2]} "
+    window = crop_size(crop)
+    if window and (window[0] > arrays[0].shape[-1] or window[1] > arrays[0].shape[-2]):
+        raise click.BadParameter(f"{window[0]}x{window[1]} is larger than the {arrays[0].shape[-1]}x{arrays[0].shape[-2]} "
                                  "frames of INPUT; give a smaller crop", param_hint="--crop")
-    arrays = centre_crop(arrays, size)
+    arrays = centre_crop(arrays, window)
     clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
     options = {"size": size, "epochs": epochs, "prune": prune, "finetune": finetune, "device": _device(device)}
     try:
