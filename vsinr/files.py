@@ -42,27 +42,21 @@ def atomic_path(target: Path) -> Iterator[Path]:
             os.close(folder)
 
 
-def remove_stale_parts(target: Path) -> list[Path]:
+def remove_stale_parts(target: Path) -> None:
     """Remove ``.NAME.PID.part`` files beside ``target`` whose process no longer runs (what a killed
-    write leaves); those of live processes are another write in progress and stay. Returns the removed."""
-    removed = []
+    write leaves); those of live processes are another write in progress and stay."""
     for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
         pid = part.name[len(target.name) + 2 : -len(".part")]
-        if not pid.isdigit() or _alive(int(pid)):
-            continue
-        with suppress(OSError):
-            part.unlink()
-            removed.append(part)
-    return removed
+        if pid.isdigit() and not _alive(int(pid)):
+            with suppress(OSError):
+                part.unlink()
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process
-        return True
+    except PermissionError:  # it exists, and belongs to someone else
+        pass
     return True

@@ -147,5 +147,5 @@ class FlowZSMEngine:
                 slots, moved, mask, halfway = window_inputs(prefiltered, guides, hit, g // per_unit, self.model.radius,
                                                             g % per_unit == 1, cuts)
                 frame = self.model(slots[None], moved[None], mask[None], rows=self.rows,
-                                   halfway=torch.tensor([float(halfway)]))
+                                   halfway=torch.tensor([float(halfway)], device=self.device))
                 target.copy_(frame[0].float().clamp_(0, 1))

@@ -151,7 +151,7 @@ class FlowZSM(nn.Module):
         planes = [slots.flatten(1, 2), base, weight, hit]
         if self.scale > 1:
             flag = halfway if halfway is not None else hit.new_zeros(hit.shape[0])
-            planes.append(flag.to(hit.dtype).view(-1, 1, 1, 1).expand_as(hit))
+            planes.append(flag.to(hit).view(-1, 1, 1, 1).expand_as(hit))  # hit's device and dtype
             base = F.interpolate(base, scale_factor=self.scale, mode="bicubic", align_corners=False)
         x = torch.cat(planes, 1)
         height = x.shape[-2]
@@ -202,8 +202,7 @@ def midway(prefiltered: torch.Tensor, guides: torch.Tensor, hit: torch.Tensor, l
     the middle along the DIS flows between their guides, and averaged."""
     f01, f10 = flow.pair(guides[left], guides[left + 1])
     planes = torch.cat([prefiltered, guides, hit], 1)
-    a, b = flow.moved(planes[left : left + 1], planes[left + 1 : left + 2], f01.to(planes.dtype), f10.to(planes.dtype), 0.5)
-    mixed = (0.5 * (a + b))[0]
+    mixed = flow.between(planes[left : left + 1], planes[left + 1 : left + 2], f01.to(planes.dtype), f10.to(planes.dtype), 0.5)[0]
     return mixed[:3], mixed[3:6], mixed[6:]
 
 
