@@ -1,4 +1,7 @@
-"""Shared test helpers: small deterministic clips made by the tests themselves."""
+"""Shared test helpers: small deterministic clips made by the tests themselves.
+
+VapourSynth is imported only by the helpers that need it, so the unit layer (``tests/unit``) runs where
+it cannot be imported at all."""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-import vapoursynth as vs
 
-from vsinr import media
+if TYPE_CHECKING:
+    import vapoursynth as vs
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -26,15 +30,29 @@ def noise_frame(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def noise_clip(
     width: int = 32, height: int = 24, length: int = 6, fpsnum: int = 24, fpsden: int = 1,
-    fmt: int = vs.RGBS, seed: int = 0,
+    fmt: int | None = None, seed: int = 0,
 ) -> vs.VideoNode:
-    """An RGBS (or RGBH) clip whose frame n is ``noise_frame(n, ...)``."""
+    """An RGBS (or, with ``fmt=vs.RGBH``, RGBH) clip whose frame n is ``noise_frame(n, ...)``."""
+    import vapoursynth as vs
+
+    from vsinr import media
+
     data = [noise_frame(n, height, width, seed) for n in range(length)]
-    return media.clip_from_arrays(data, Fraction(fpsnum, fpsden), fmt)
+    return media.clip_from_arrays(data, Fraction(fpsnum, fpsden), vs.RGBS if fmt is None else fmt)
 
 
-planes = media.frame_array
-frames = media.read_frames
+def planes(frame: vs.VideoFrame) -> np.ndarray:
+    """A frame's planes as a (3, H, W) array."""
+    from vsinr import media
+
+    return media.frame_array(frame)
+
+
+def frames(clip: vs.VideoNode) -> list[np.ndarray]:
+    """Every frame of ``clip`` as a (3, H, W) array."""
+    from vsinr import media
+
+    return media.read_frames(clip)
 
 
 def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
@@ -63,8 +81,10 @@ def training_material(directory: Path) -> tuple[Path, Path]:
     return videos, photos
 
 
-def error_of(call) -> str:  # type: ignore[no-untyped-def]
+def error_of(call: Any) -> str:
     """The message of the vs.Error that ``call()`` raises (fails the test when it raises none)."""
+    import vapoursynth as vs
+
     with pytest.raises(vs.Error) as info:
         call()
     return str(info.value)
@@ -72,4 +92,6 @@ def error_of(call) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def core() -> vs.Core:
+    import vapoursynth as vs
+
     return vs.core

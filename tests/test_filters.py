@@ -210,8 +210,11 @@ def test_missing_gpu_is_a_clear_error() -> None:
     assert "no CUDA GPU" in error_of(lambda: STVSR(noise_clip(), 2, 2, device="cuda"))
 
 
-def test_interpolate_classic_cannot_scale_space() -> None:
-    assert "Interpolate" in error_of(lambda: Interpolate(noise_clip(), 2, sscale=2))
+def test_interpolate_keeps_the_source_size() -> None:
+    # Interpolate has no spatial scale at all: VapourSynth itself refuses the argument, naming it
+    assert "named sscale" in error_of(lambda: Interpolate(noise_clip(), 2, sscale=2))
+    out = Interpolate(noise_clip(width=20, height=14), 2)
+    assert (out.width, out.height) == (20, 14)
 
 
 def test_requests_exactly_the_window_frames() -> None:

@@ -190,3 +190,20 @@ def test_rgbh_and_planes_roundtrip(tmp_path: Path) -> None:
     src = noise_clip(fmt=vs.RGBH, length=2)
     out = core.vsinr.STVSR(src, 2, 2, method="videoinr", weights=str(tiny_weights(tmp_path)))
     assert out.format.id == vs.RGBH and np.isfinite(planes(out.get_frame(1))).all()
+
+
+def test_one_engine_serves_every_function_and_scale(tmp_path: Path) -> None:
+    from vsinr import inference
+
+    path = str(tiny_weights(tmp_path))
+    src = noise_clip(length=3)
+
+    def engines() -> int:
+        return sum(1 for (name, request) in inference._engines if name == "videoinr" and request.weights == path)
+
+    core.vsinr.STVSR(src, 2, 4, method="videoinr", weights=path)
+    core.vsinr.STVSR(src, 3, 4, method="videoinr", weights=path)
+    core.vsinr.Interpolate(src, 2, method="videoinr", weights=path)
+    assert engines() == 1
+    core.vsinr.STVSR(src, 2, 2, method="videoinr", weights=str(tiny_weights(tmp_path)))  # other weights: another
+    assert len(inference._engines) <= inference.CAPACITY  # bounded

@@ -102,7 +102,7 @@ class FitStore:
                 self._memory.popitem(last=False)
 
 
-class Ready:
+class BuiltCache:
     """What an engine builds from a fitted state to render it (a network on the device, flow fields...),
     kept for the last ``capacity`` states it rendered: chunk blending alternates between two
     neighbouring pieces, and each should be built once, not once per frame. States are matched by
@@ -137,8 +137,10 @@ def store_for(method: str, directory: Path | None) -> FitStore:
         return _stores.setdefault((method, directory), FitStore(method, directory))
 
 
-def piece_key(method: str, engine: FittedEngine, frames: torch.Tensor) -> str:
-    """The cache key of a piece: the method, its settings and the frames' float32 pixels."""
+def piece_key(method: str, engine: FittedEngine, frames: torch.Tensor, mask: torch.Tensor | None = None) -> str:
+    """The cache key of a piece: the method, its settings, the frames' float32 pixels and the mask."""
+    if mask is not None:  # hashed as one (T, 4, H, W) block, the mask as the fourth channel
+        frames = torch.cat([frames, mask.to(frames.dtype)], 1)
     digest = hashlib.sha256(f"{method}\n{engine.key}\n{tuple(frames.shape)}\n".encode())
     digest.update(frames.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -165,25 +167,25 @@ def renderer(
     log: Callable[[str], None],
 ) -> Renderer:
     """A window renderer (``vsinr.scheduling.Renderer``) that fits the window's pieces as needed and
-    blends overlapping chunks. Frames with a fourth channel (Inpaint's mask: 1 where pixels are to be
-    filled) are fitted with it, and the outputs keep the source's pixels wherever the mask is 0."""
+    blends overlapping chunks. With masks (Inpaint's: 1 where pixels are to be filled) the pieces are
+    fitted with them, and the outputs keep the source's pixels wherever the mask is 0."""
     device = torch.device(request.device)
 
-    def fitted_piece(piece: range, images: torch.Tensor) -> Fitted:
-        key = piece_key(method, engine, images)
+    def fitted_piece(piece: range, images: torch.Tensor, holes: torch.Tensor | None) -> Fitted:
+        key = piece_key(method, engine, images, holes)
         found = store.get(key, log)
         if found is None:
             label = f"{method}: fitting frames {piece.start}-{piece.stop - 1}"
             log(f"{label} ({len(piece)} frames, {images.shape[-1]}x{images.shape[-2]})")
             checkpoint = store.checkpoint(key)
-            found = engine.fit(images, int(key[:8], 16), lambda text: log(f"{label}: {text}"), checkpoint)
+            found = engine.fit(images, int(key[:8], 16), lambda text: log(f"{label}: {text}"), checkpoint, mask=holes)
             store.put(key, found, log)
             if checkpoint is not None:
                 checkpoint.unlink(missing_ok=True)
         return found
 
     def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
-               first: int, cuts: frozenset[int] = frozenset()) -> None:
+               first: int, cuts: frozenset[int] = frozenset(), masks: Sequence[torch.Tensor] | None = None) -> None:
         taus = [first + t for t in times]
         weighted: list[list[tuple[range, float]]] = []  # per output: (piece, weight)
         for tau in taus:
@@ -195,7 +197,8 @@ def renderer(
             blended: dict[int, torch.Tensor] = {}
             for piece in sorted({p for parts in weighted for p, _ in parts}, key=lambda p: p.start):
                 images = torch.stack([frames[s - first] for s in piece]).to(device=device, dtype=torch.float32)
-                fitted = fitted_piece(piece, images)
+                holes = None if masks is None else torch.stack([masks[s - first] for s in piece]).to(device)
+                fitted = fitted_piece(piece, images, holes)
                 wanted = [(i, w) for i, parts in enumerate(weighted) for p, w in parts if p == piece]
                 targets = [torch.empty(out[i].shape, device=device) for i, _ in wanted]
                 engine.render(fitted, images, [taus[i] - piece.start for i, _ in wanted], targets)
@@ -205,9 +208,10 @@ def renderer(
                     else:
                         blended[i] = target.mul_(w) if w != 1 else target
             for i, target in blended.items():
-                if frames[0].shape[0] == 4:  # Inpaint: only the masked pixels change, the others stay exact
-                    source = frames[round(taus[i]) - first].to(device)
-                    target = torch.where(source[3:] != 0, target, source[:3].to(target.dtype))
+                if masks is not None:  # Inpaint: only the masked pixels change, the others stay exact
+                    index = round(taus[i]) - first
+                    source = frames[index].to(device)
+                    target = torch.where(masks[index].to(device) != 0, target, source.to(target.dtype))
                 out[i].copy_(target)
 
     return render

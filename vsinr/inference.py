@@ -1,4 +1,4 @@
-"""Running engines: one shared engine per (method, request) in a process, on the right device and
+"""Running engines: one shared engine per method and request in a process, on the right device and
 precision, tiled when asked. Imports torch; used only once a filter is created.
 """
 
@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -16,16 +18,31 @@ from vsinr.tiling import TileGrid, render_tiled
 
 _scratch = threading.local()
 _lock = threading.Lock()
-_engines: dict[tuple[str, EngineRequest], tuple[WindowedEngine, threading.Lock]] = {}
+_engines: OrderedDict[tuple[str, EngineRequest], tuple[Any, threading.Lock]] = OrderedDict()
+#: Engines kept for reuse. Filters hold their own engine, so one evicted here lives on until its last
+#: filter is freed; the cap only bounds what no filter uses any more.
+CAPACITY = 4
 
 
-def engine_for(method: MethodSpec, request: EngineRequest) -> tuple[WindowedEngine, threading.Lock]:
-    """The process-wide engine for this request (built on first use) and the lock that guards it."""
+def engine_for(method: MethodSpec, request: EngineRequest) -> tuple[Any, threading.Lock]:
+    """The process-wide engine for this request (built on first use) and the lock that guards it.
+
+    Requests that differ only in fields the method's loader does not read (``MethodSpec.reads``) share
+    one engine: ``STVSR(c, 2, 4)``, ``STVSR(c, 3, 4)`` and ``Interpolate(c, 2)`` load a network once."""
+    request = method.engine_request(request)
     key = (method.name, request)
-    with _lock:
+    with _lock:  # held while loading, so two filters never build the same network twice
         if key not in _engines:
-            _engines[key] = (method.load(request), threading.Lock())
-        return _engines[key]
+            engine = method.load(request)
+            kind = "fitted" if hasattr(engine, "fit") else "windowed"
+            if kind != method.engine:
+                raise TypeError(f"method {method.name!r} declares a {method.engine} engine; its loader built a {kind} one")
+            _engines[key] = (engine, threading.Lock())
+        _engines.move_to_end(key)
+        found = _engines[key]
+        while len(_engines) > CAPACITY:
+            _engines.popitem(last=False)
+        return found
 
 
 def scratch(slot: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -48,7 +65,9 @@ def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineReques
     device = torch.device(request.device)
 
     def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
-               first: int = 0, cuts: frozenset[int] = frozenset()) -> None:
+               first: int = 0, cuts: frozenset[int] = frozenset(), masks: Sequence[torch.Tensor] | None = None) -> None:
+        if masks is not None:
+            raise ValueError("windowed engines take no mask")
         x = [f.to(device=device, dtype=dtype, non_blocking=True) for f in frames]
         local = frozenset(s - first for s in cuts)
         direct = all(isinstance(o, torch.Tensor) and o.device == device and o.dtype == dtype for o in out)

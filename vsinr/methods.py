@@ -5,6 +5,7 @@ Nothing here imports torch; engines are built only when a filter is created.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -14,16 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     import torch
 
-#: The tasks of the public contract, by the VapourSynth function that serves each.
-TASK_FUNCTIONS: dict[str, str] = {
-    "stvsr": "STVSR",
-    "interpolate": "Interpolate",
-    "denoise": "Denoise",
-    "inpaint": "Inpaint",
-    "decode": "Decode",
-}
-
 VSType = Literal["int", "float", "data"]
+EngineKind = Literal["windowed", "fitted"]
+RequestField = Literal["task", "sscale", "tscale"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,15 +66,17 @@ class TaskSupport:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineRequest:
-    """Everything an engine is built from; equal requests share one engine in a process."""
+    """Everything an engine is built from. A loader sees ``task``, ``sscale`` and ``tscale`` only when its
+    method lists them in ``MethodSpec.reads`` (they are cleared otherwise), so that equal requests, which
+    share one engine in a process, are equal whatever function or scales asked for them."""
 
-    task: str
-    sscale: Fraction
-    tscale: Fraction
     device: str  # resolved: "cpu", "cuda:0", ...
     half: bool  # compute in float16 (RGBH input on a GPU)
     weights: str  # "" for the method's bundled default
     params: tuple[tuple[str, Any], ...] = ()
+    task: str = ""
+    sscale: Fraction | None = None
+    tscale: Fraction | None = None
 
     def param(self, name: str) -> Any:
         return dict(self.params)[name]
@@ -135,12 +131,13 @@ class FittedEngine(Protocol):
     overlap: int
     key: str
 
-    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None) -> Fitted:
-        """Fit ``frames`` (T, C, H, W) on the engine's device; deterministic for a given seed.
+    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None,
+            mask: torch.Tensor | None = None) -> Fitted:
+        """Fit ``frames`` (T, 3, H, W) in [0, 1] on the engine's device; deterministic for a given seed.
 
-        Channels 0-2 are RGB in [0, 1]. For Inpaint, C is 4 and channel 3 is 1 where a pixel is unknown
-        (to be filled): those pixels must not influence the fit. ``checkpoint`` (None: no disk cache)
-        is where the fit saves its progress and resumes from (``vsinr.fitting.save_checkpoint``)."""
+        ``mask`` (Inpaint only; T, 1, H, W) is 1 where a pixel is unknown (to be filled): those pixels
+        must not influence the fit. ``checkpoint`` (None: no disk cache) is where the fit saves its
+        progress and resumes from (``vsinr.fitting.save_checkpoint``)."""
         ...
 
     def render(self, fitted: Fitted, frames: torch.Tensor, times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
@@ -208,6 +205,10 @@ class MethodSpec:
     summary: str
     tasks: Mapping[str, TaskSupport]
     load: Callable[[EngineRequest], WindowedEngine | FittedEngine]
+    #: The kind of engine ``load`` returns: windows of source frames, or a fit to the clip itself.
+    engine: EngineKind = "windowed"
+    #: The request fields besides device, precision, weights and params that ``load`` reads.
+    reads: frozenset[RequestField] = frozenset()
     params: tuple[Param, ...] = ()
     #: When set, the spatial scaling is done by VapourSynth's own resizer and the engine works at the
     #: output size (for classical methods, where zimg is both faster and the reference users know).
@@ -215,12 +216,22 @@ class MethodSpec:
     #: For methods that are also video codecs: builds the codec (imports torch lazily).
     codec: Callable[[], Codec] | None = None
 
+    def engine_request(self, request: EngineRequest) -> EngineRequest:
+        """``request`` with the fields this method's loader does not read cleared (the engine cache key)."""
+        return dataclasses.replace(
+            request,
+            task=request.task if "task" in self.reads else "",
+            sscale=request.sscale if "sscale" in self.reads else None,
+            tscale=request.tscale if "tscale" in self.reads else None,
+        )
+
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (for ``vsinr list-plugins --json`` and ``Version()``)."""
         return {
             "name": self.name,
             "version": self.version,
             "summary": self.summary,
+            "engine": self.engine,
             "tasks": {task: support.describe() for task, support in self.tasks.items()},
             "codec": self.codec is not None,
             "params": [

@@ -26,6 +26,10 @@ class SourceFrame(Protocol):
         this thread reads another frame into the same ``slot``."""
         ...
 
+    def mask(self) -> Any:
+        """Inpaint's mask of this frame as a (1, H, W) tensor, 1 where pixels are filled; None without one."""
+        ...
+
     def flag(self, key: str) -> bool:
         """The truth of an integer frame property (False when absent)."""
         ...
@@ -36,15 +40,14 @@ class Output:
     """One rendered output frame and what the host still has to set on it."""
 
     frame: Any  # the host's handle (a VSFrame the bridge owns until it is delivered)
-    prop_source: int  # the source frame whose props are copied
     scene_prev: bool
     scene_next: bool
     source_time: Fraction
 
 
 #: Renders a window: (window frames (3, H, W) each, local times, output tensors to fill), with keywords
-#: ``first`` (the source number of the window's first frame) and ``cuts`` (source numbers followed by
-#: a scene change, when scene changes are honoured).
+#: ``first`` (the source number of the window's first frame), ``cuts`` (source numbers followed by
+#: a scene change, when scene changes are honoured) and ``masks`` (Inpaint's, one per frame, or None).
 Renderer = Callable[..., None]
 #: Makes an output frame whose props start as a copy of the given source's: (handle, (3, H', W') tensor).
 Allocator = Callable[[SourceFrame], tuple[Any, Any]]
@@ -148,16 +151,17 @@ class WindowScheduler:
         allocated = [self.allocate(frames[p]) for p, _, _ in plan]
         try:
             cuts = frozenset(s for s in frames if self.scene_change and s + 1 in frames and self._cut_after(s, frames))
+            masks = [frames[s].mask() for s in sources]
             self.render(
                 [frames[s].image(i) for i, s in enumerate(sources)], [float(t) for t in times], [a[1] for a in allocated],
-                first=start, cuts=cuts,
+                first=start, cuts=cuts, masks=None if masks[0] is None else masks,
             )
         except BaseException:
             for handle, _ in allocated:
                 self.release(handle)
             raise
         return {
-            k: Output(frame=handle, prop_source=p, scene_prev=prev, scene_next=nxt, source_time=t + start)
+            k: Output(frame=handle, scene_prev=prev, scene_next=nxt, source_time=t + start)
             for k, (handle, _), (p, prev, nxt), t in zip(ks, allocated, plan, times, strict=True)
         }
 

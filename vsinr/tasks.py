@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from vsinr import plugins
-from vsinr.methods import TASK_FUNCTIONS, MethodSpec, NativeResize, Param
+from vsinr.methods import MethodSpec, NativeResize, Param
 from vsinr.timing import MAX_FRAMES, TimeMap
 
 CONVERT_HINT = 'core.resize.Bicubic(clip, format=vs.RGBS, matrix_in_s="709")'
@@ -96,7 +96,6 @@ FUNCTIONS: dict[str, FunctionDef] = {
         ),
     ),
 }
-assert all(task in TASK_FUNCTIONS for task in FUNCTIONS)
 
 
 @dataclass(frozen=True)
@@ -119,6 +118,7 @@ class Plan:
     sscale: Fraction
     tscale: Fraction
     out_size: tuple[int, int]  # (height, width)
+    in_size: tuple[int, int]  # (height, width) of the frames the engine reads: out_size after a native resize
     temporal: bool  # the frame rate changes (fps_out and durations follow the timemap)
     fps_out: Fraction  # 0 for a variable-rate clip left at its rate
     timemap: TimeMap
@@ -224,6 +224,9 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
     overlap = int(args.get("tile_overlap", -1))
     if overlap < -1:
         raise UsageError(f"tile_overlap must be ≥ 0 (or -1 for the method's minimum), got {overlap}")
+    if method.engine == "fitted" and tile_hw != (0, 0):
+        raise UsageError(f"method {method.name!r} fits whole frames and does not tile; leave tile empty")
+    native_resize = method.native_resize(params) if method.native_resize and sscale != 1 else None
 
     return Plan(
         function=fn,
@@ -231,6 +234,7 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         sscale=sscale,
         tscale=tscale,
         out_size=out_size,
+        in_size=out_size if native_resize else (clip.height, clip.width),
         temporal=temporal,
         fps_out=fps_out,
         timemap=timemap,
@@ -240,7 +244,7 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         tile_overlap=overlap,
         scene_change=bool(int(args.get("sc", 1))),
         params=tuple(sorted(params.items())),
-        native_resize=method.native_resize(params) if method.native_resize and sscale != 1 else None,
+        native_resize=native_resize,
     )
 
 

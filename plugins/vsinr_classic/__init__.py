@@ -52,6 +52,7 @@ SPEC = MethodSpec(
         Param(name="motion", type="data", default="flow",
               doc="flow (motion-compensated along DIS optical flow) or blend (linear blend)", choices=("flow", "blend")),
     ),
+    reads=frozenset({"sscale"}),  # flow is estimated at the source size
     load=_load,
     native_resize=_resize,
 )

@@ -101,6 +101,7 @@ SPEC = MethodSpec(
               "the whole frame; -1: the preset's"),
         CACHE,
     ),
+    engine="fitted",
     load=_load,
 )
 

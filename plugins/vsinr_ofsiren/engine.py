@@ -390,12 +390,12 @@ class OFSirenEngine:
         self.settings, self.device = settings, device
         self.chunk, self.overlap = chunk, overlap
         self.key = f"ofsiren {version} " + json.dumps(asdict(settings), sort_keys=True)
-        self._ready = fitting.Ready()  # per fitted state: its network and its Chunk (frames and flow)
+        self._ready = fitting.BuiltCache()  # per fitted state: its network and its Chunk (frames and flow)
 
-    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None
-            ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        if frames.shape[1] != 3:
-            raise ValueError("ofsiren fits RGB frames (3 channels)")
+    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None,
+            mask: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        if mask is not None:
+            raise ValueError("ofsiren does not inpaint: it fits every pixel of the frames")
         chunk = Chunk(frames, torch.device(self.device), self.settings.base)
         state, config = fit(frames, self.settings, self.device, seed, log, chunk=chunk, checkpoint=checkpoint)
         self._ready.put(state, (network(state, config, self.device), chunk))  # rendering needs the same flow: no second DIS pass

@@ -109,6 +109,8 @@ SPEC = MethodSpec(
               "from itself, teaching the correction to stay zero where the base is right)"),
         CACHE,
     ),
+    engine="fitted",
+    reads=frozenset({"task"}),  # Inpaint fits with the mask
     load=_load,
     codec=SNeRVCodec,
 )

@@ -1,7 +1,6 @@
 """The host's fitted engine for SNeRV: a chunk of the clip fitted, then rendered frame by frame.
 
-- ``Inpaint``: SNeRV-B. The frames arrive with the mask as a fourth channel (1: fill); the fit only sees
-  the other pixels (``fit.fit``'s masks), and the host keeps every unmasked pixel of the source exactly.
+- ``Inpaint``: SNeRV-B. The frames arrive with their mask (1: fill); the fit only sees the other pixels (``fit.fit``'s masks), and the host keeps every unmasked pixel of the source exactly.
 - ``Interpolate``: SNeRV-T (``temporal``), which renders times between the chunk's frames from their
   neighbours; the chunk's own frames pass through untouched.
 """
@@ -30,10 +29,10 @@ class SNeRVEngine:
         self.chunk, self.overlap = chunk, overlap
         variant = f"T hold={hold}" if self.temporal else "B"
         self.key = f"snerv {version} {variant} size={size} epochs={epochs}"
-        self._ready = fitting.Ready()
+        self._ready = fitting.BuiltCache()
 
-    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None
-            ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def fit(self, frames: torch.Tensor, seed: int, log: Callable[[str], None], checkpoint: Path | None = None,
+            mask: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         if self.temporal:
             count, _, height, width = frames.shape
             config = sized(height, width, count, self.size, temporal.tconfig_for, temporal.t_total_parameters)
@@ -45,11 +44,11 @@ class SNeRVEngine:
             # the encoders stay: rendering a time computes its neighbours' embeddings from their frames
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             return state, {"variant": "T", "model": config.to_json()}
-        known = None if frames.shape[1] == 3 else (frames[:, 3:] == 0).float()
+        known = None if mask is None else (mask == 0).float()
         if known is not None and len(known) > 1 and bool((known == known[:1]).all()) and not bool(known.all()):
             log("warning: the mask is the same in every frame of this piece, so no frame sees what lies under "
                 "it; SNeRV can only fill it smoothly there, about as well as a Laplace fill (docs/snerv.md)")
-        state, config = fit_clip(frames[:, :3], size=self.size, epochs=self.epochs, device=self.device, seed=seed,
+        state, config = fit_clip(frames, size=self.size, epochs=self.epochs, device=self.device, seed=seed,
                                  log=log, known=known, checkpoint=checkpoint)
         return state, {"variant": "B", "model": config.to_json()}
 
@@ -70,9 +69,9 @@ class SNeRVEngine:
             index = round(tau)
             if isinstance(model, temporal.SNeRVT):
                 if float(tau).is_integer():
-                    target.copy_(frames[index, :3])  # observed frames pass through untouched
+                    target.copy_(frames[index])  # observed frames pass through untouched
                 else:
-                    target.copy_(temporal.render_t(model, frames[:, :3].float(), float(tau), flows=flows).clamp(0, 1))
+                    target.copy_(temporal.render_t(model, frames.float(), float(tau), flows=flows).clamp(0, 1))
             elif abs(tau - index) > 1e-6:
                 raise ValueError("SNeRV-B renders the clip's own frames only; in-between times need SNeRV-T")
             else:

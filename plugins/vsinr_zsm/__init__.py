@@ -87,6 +87,7 @@ SPEC = MethodSpec(
                   "overlap by one; flow-guided weights make each output from the frames around it)"),
         PRECISION,
     ),
+    reads=frozenset({"task"}),  # Denoise and STVSR use different weights
     load=_load,
 )
 

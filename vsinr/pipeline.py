@@ -1,0 +1,124 @@
+"""From a validated call to what renders it: the device, the engine, the tiling and memory budget, and
+windows (learned and classical methods) or chunks (methods fitted to the clip).
+
+VapourSynth-free: the bridge hands over a ``Plan`` and the precision of the frames, and gets back the
+layout of the work and the renderer its scheduler calls. Errors are ``UsageError``s that say what to do.
+Imports torch only inside ``build``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vsinr.methods import EngineRequest
+from vsinr.scheduling import Renderer
+from vsinr.tasks import Plan, UsageError
+from vsinr.timing import Chunks, Windows
+
+#: Output frames a window may hold at once besides the engine's own memory (see ``WindowScheduler``).
+HELD_FRAMES = 8
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What a filter runs: ``windows`` (``Chunks`` for fitted methods) and the renderer of one window."""
+
+    windows: Windows
+    render: Renderer
+    device: str
+
+
+def request_for(plan: Plan, device: str, half_frames: bool) -> EngineRequest:
+    """The engine request of ``plan`` on a resolved ``device``; ``half_frames``: the clip is RGBH."""
+    from vsinr import devices
+
+    return EngineRequest(
+        task=plan.function.task,
+        sscale=plan.sscale,
+        tscale=plan.tscale,
+        device=device,
+        half=devices.compute_half(device, half_frames),
+        weights=plan.weights,
+        params=plan.params,
+    )
+
+
+def build(plan: Plan, half_frames: bool, log: Callable[[str], None]) -> Pipeline:
+    """Resolve the device, load (or reuse) the engine and lay out its work; ``log`` takes notes for the user."""
+    from vsinr import devices, inference
+
+    try:
+        device = devices.resolve_device(plan.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    request = request_for(plan, device, half_frames)
+    try:
+        engine, lock = inference.engine_for(plan.method, request)
+    except Exception as exc:  # missing or corrupt weights, missing dependency, out of memory...
+        raise UsageError(f"method {plan.method.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+    if plan.method.engine == "fitted":
+        return _fitted(plan, engine, lock, request, log)
+    return _windowed(plan, engine, lock, request, log)
+
+
+def _windowed(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Callable[[str], None]) -> Pipeline:
+    from vsinr import inference
+    from vsinr.tiling import TileGrid
+
+    if plan.tile != (0, 0) and not getattr(engine, "tiles", True):
+        raise UsageError(
+            f"method {plan.method.name!r} sees whole frames (motion estimation, recurrent alignment) and does not "
+            "tile: tiles would not equal the whole frame's output; leave tile empty"
+        )
+    overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
+    tile = choose_tile(plan, engine, request, log)
+    grid = TileGrid(plan.in_size, plan.out_size, tile, overlap)
+    problem = grid.refusal()
+    if problem:
+        raise UsageError(problem)
+    render = inference.renderer(engine, lock, request, grid)
+    return Pipeline(Windows(plan.timemap, engine.window, engine.step, engine.lead), render, request.device)
+
+
+def _fitted(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Callable[[str], None]) -> Pipeline:
+    from vsinr import fitting
+
+    chunks = Chunks(plan.timemap, engine.chunk, engine.chunk - engine.overlap)
+    store = fitting.store_for(plan.method.name, fitting.cache_dir(str(request.param("cache"))))
+    render = fitting.renderer(plan.method.name, engine, lock, request, chunks, store, log)
+    return Pipeline(chunks, render, request.device)
+
+
+def choose_tile(plan: Plan, engine: Any, request: EngineRequest, log: Callable[[str], None]) -> tuple[int, int]:
+    """The user's tile, or one chosen so that the engine's working memory fits on the device; refuses
+    sizes that cannot fit at all."""
+    from vsinr import devices
+    from vsinr.tiling import auto_tile
+
+    height, width = plan.out_size
+    available = devices.available_memory(request.device)
+    frame_bytes = 3 * height * width * (2 if request.half else 4)
+    if frame_bytes * HELD_FRAMES > available:
+        raise UsageError(
+            f"an output frame of {width}x{height} takes {frame_bytes / 2**30:.1f} GiB and this device has "
+            f"{available / 2**30:.1f} GiB available; use a smaller sscale"
+        )
+    per_pixel = int(getattr(engine, "bytes_per_out_pixel", 0))
+    if not getattr(engine, "tiles", True):  # whole frames or nothing
+        needed = per_pixel * height * width + HELD_FRAMES * frame_bytes
+        if needed > available:
+            raise UsageError(
+                f"method {plan.method.name!r} needs about {needed / 2**30:.2f} GiB for {width}x{height} output "
+                f"frames and cannot tile; this device has {available / 2**30:.2f} GiB available: use a device "
+                "with more memory or a smaller clip"
+            )
+        return plan.tile
+    if plan.tile != (0, 0) or not per_pixel:
+        return plan.tile
+    tile = auto_tile(plan.in_size, plan.out_size, per_pixel, min(available // 4, 2 << 30))
+    if tile != (0, 0):
+        log(f"tiling at {tile[1]}x{tile[0]} source pixels to bound memory")
+    return tile
+
