@@ -20,16 +20,13 @@ import numpy as np
 import torch
 from vsinr_ofsiren import engine as E
 
-from vsinr import metrics
-from vsinr.benchmark import centre_crop, load_clip
+from vsinr import clips, metrics
 from vsinr.flow import pairs, velocities
 
 
 def _frames(path: Path, count: int, crop: str | None) -> torch.Tensor:
-    frames, _ = load_clip(path, count)
-    if crop:
-        width, height = map(int, crop.split("x"))
-        frames = centre_crop(frames, (width, height))
+    frames, _ = clips.load(path, count)
+    frames = clips.centre_crop(frames, clips.parse_size(crop) if crop else None)
     return torch.from_numpy(np.stack(frames)).float()
 
 

@@ -6,7 +6,7 @@
         -o bunny_small.safetensors --vsnerv bunny_small.vsnerv   # a CPU stand-in: 1/16 of pixels and parameters
 
 It needs neither VapourSynth nor numba, so a rented GPU machine with torch alone runs it: the clip is a
-video (decoded with PyAV) or a ``.npz`` decoded clip (``vsinr.training.data.decode_folder``). The fitted
+video (decoded with PyAV) or a ``.npz`` decoded clip (``vsinr.clips.decode_folder``). The fitted
 representation (decoder, embeddings, [min, max]; fp32) goes to ``-o`` as safetensors with its
 configuration; the fit checkpoints beside it and resumes when run again with the same arguments, so a
 long fit can span several calls, and a finished ``-o`` is reused instead of fitted again. ``--vsnerv``
@@ -33,11 +33,10 @@ from safetensors.torch import save_file
 from vsinr_snerv.fit import decoder_from, fit_clip, render
 from vsinr_snerv.model import Config, SNeRV, total_parameters
 
-from vsinr.cli import crop_size
+from vsinr import clips
 from vsinr.devices import resolve_device
 from vsinr.files import atomic_path
 from vsinr.metrics import bits_per_pixel
-from vsinr.training.data import decode
 
 
 def _say(text: str) -> None:
@@ -46,19 +45,18 @@ def _say(text: str) -> None:
 
 def load(path: Path, frames: int | None, crop: tuple[int, int] | None, scale: int) -> torch.Tensor:
     """The clip as (T, 3, H, W) in [0, 1]: the first ``frames``, the centre ``crop`` (w, h), then shrunk
-    ``scale`` times per side with torch's antialiased bicubic and rounded to 8 bits (the session-11
-    CPU stand-in was made this way)."""
-    video = decode(path)[:frames]
+    ``scale`` times per side with torch's antialiased bicubic and rounded to 8 bits (how
+    docs/snerv.md's reduced-size Bunny was made)."""
+    video = clips.decode(path)[:frames]
     if not len(video):
         raise click.BadParameter(f"{path} holds no frames", param_hint="CLIP")
     clip = torch.from_numpy(video).permute(0, 3, 1, 2)
     if crop is not None:
-        width, height = crop
-        if width > clip.shape[-1] or height > clip.shape[-2]:
-            raise click.BadParameter(f"{width}x{height} is larger than the clip ({clip.shape[-1]}x{clip.shape[-2]})",
-                                     param_hint="--crop")
-        y0, x0 = (clip.shape[-2] - height) // 2, (clip.shape[-1] - width) // 2
-        clip = clip[..., y0:y0 + height, x0:x0 + width]
+        try:
+            rows, cols = clips.centre_window(clip.shape[-2], clip.shape[-1], crop, strict=True)
+        except clips.ClipError as exc:
+            raise click.BadParameter(str(exc), param_hint="--crop") from None
+        clip = clip[..., rows, cols]
     clip = clip.float() / 255
     if scale > 1:
         size = (clip.shape[-2] // scale, clip.shape[-1] // scale)
@@ -90,7 +88,7 @@ def main(clip: Path, output: Path, vsnerv: Path | None, crop: str | None, scale:
     dev = resolve_device(device)
     if dev.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # one frame size throughout, as the official training
-    video = load(clip, frames, crop_size(crop), scale)
+    video = load(clip, frames, clips.parse_size(crop) if crop else None, scale)
     count, _, height, width = video.shape
     _say(f"{clip.name}: {count} frames of {width}x{height}, size {size}, {epochs} epochs on {dev}")
     started = time.monotonic()

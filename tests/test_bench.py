@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import run
 
-from vsinr import benchmark, degrade, metrics
+from vsinr import benchmark, clips, degrade, metrics
 
 
 def moving_frames(count: int, height: int = 64, width: int = 96, cut: int | None = None) -> list[np.ndarray]:
@@ -206,7 +206,7 @@ def test_stvsr_restoration_cases_damage_the_low_resolution_input() -> None:
     impulses = np.mean([(np.all(f == 0, 0) | np.all(f == 1, 0)).mean() for f in noisy.inputs])
     assert 0.05 < impulses < 0.15
     assert metrics.psnr(damaged.inputs[0], clean.inputs[0]) < 30
-    cropped = benchmark.centre_crop(shot, (40, 30))
+    cropped = clips.centre_crop(shot, (40, 30))
     assert cropped[0].shape == (3, 30, 40) and np.array_equal(cropped[0], shot[0][:, 17:47, 28:68])
     runners = benchmark.runners("stvsr-noise", settings, None, True)
     assert "vsinr:zsm" in runners and "median3+bm3d>bicubic+blend" in runners and "vsinr:videoinr" not in runners

@@ -31,8 +31,8 @@ import numpy as np
 import vapoursynth as vs
 
 from vsinr import baselines, degrade, media, metrics, plugins
+from vsinr.clips import ClipError, centre_crop, load
 
-TASKS = ("stvsr", "stvsr-noise", "stvsr-jpeg", "interpolate", "noise", "jpeg", "inpaint", "codec")
 DEFAULT_TASKS = ("stvsr", "interpolate", "noise", "jpeg")
 
 
@@ -81,28 +81,11 @@ Runner = Callable[..., vs.VideoNode]
 
 
 def load_clip(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], Fraction]:
-    """A clip's frames as float RGB, and its frame rate."""
-    if not path.is_file():
-        raise BenchError(f"clip not found: {path}")
+    """A clip's frames as float RGB, and its frame rate (``vsinr.clips.load``, failing as a ``BenchError``)."""
     try:
-        clip = media.open_source(path)
-    except vs.Error as exc:
-        raise BenchError(f"cannot read {path}: {exc}") from None
-    if clip.fps == 0:
-        raise BenchError(f"{path} has a variable frame rate; the protocol needs a constant one")
-    if max_frames:
-        clip = clip[: min(max_frames, clip.num_frames)]
-    return media.read_frames(clip), Fraction(clip.fps.numerator, clip.fps.denominator)
-
-
-def centre_crop(frames: list[np.ndarray], size: tuple[int, int] | None) -> list[np.ndarray]:
-    """The centre (width, height) of every frame (frames smaller than that are kept whole)."""
-    if size is None:
-        return frames
-    height, width = frames[0].shape[-2:]
-    w, h = min(size[0], width), min(size[1], height)
-    y0, x0 = (height - h) // 2, (width - w) // 2
-    return [np.ascontiguousarray(f[:, y0 : y0 + h, x0 : x0 + w]) for f in frames]
+        return load(path, max_frames)
+    except ClipError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def split_shots(frames: list[np.ndarray], threshold: float) -> list[range]:

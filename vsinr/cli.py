@@ -145,16 +145,15 @@ def portable_command(command: str) -> str:
 
 
 def crop_size(crop: str | None) -> tuple[int, int] | None:
-    """``--crop WxH`` as (width, height); None when not given (also for the scripts)."""
+    """``--crop WxH`` as (width, height); None when not given."""
+    from vsinr import clips
+
     if not crop:
         return None
     try:
-        size = tuple(int(v) for v in crop.lower().split("x"))
-    except ValueError:
-        size = ()
-    if len(size) != 2 or min(size) <= 0:
-        raise click.BadParameter(f"{crop!r} is not WxH, e.g. 352x288", param_hint="--crop")
-    return size[0], size[1]
+        return clips.parse_size(crop)
+    except clips.ClipError as exc:
+        raise click.BadParameter(str(exc), param_hint="--crop") from None
 
 
 def _device(device: str) -> str:
@@ -192,18 +191,17 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
     import numpy as np
     import torch
 
-    from vsinr.benchmark import BenchError, centre_crop, load_clip
+    from vsinr import clips
 
     codec = _codec(method)
     try:
-        arrays, fps = load_clip(input_path, frames)
-    except BenchError as exc:
+        arrays, fps = clips.load(input_path, frames)
+    except clips.ClipError as exc:
         raise click.ClickException(str(exc)) from None
-    window = crop_size(crop)
-    if window and (window[0] > arrays[0].shape[-1] or window[1] > arrays[0].shape[-2]):
-        raise click.BadParameter(f"{window[0]}x{window[1]} is larger than the {arrays[0].shape[-1]}x{arrays[0].shape[-2]} "
-                                 "frames of INPUT; give a smaller crop", param_hint="--crop")
-    arrays = centre_crop(arrays, window)
+    try:
+        arrays = clips.centre_crop(arrays, crop_size(crop), strict=True)
+    except clips.ClipError as exc:
+        raise click.BadParameter(f"{exc} of INPUT", param_hint="--crop") from None
     clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
     options = {"size": size, "epochs": epochs, "prune": prune, "finetune": finetune, "device": _device(device)}
     try:

@@ -21,11 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vsinr.clips import DECODED_SUFFIX, VIDEO_SUFFIXES, decode
 from vsinr.degrade import resize_matrix
-from vsinr.files import atomic_path
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".ogv", ".m4v", ".y4m", ".mpg", ".ts"}
-DECODED_SUFFIX = ".npz"  # a clip decoded ahead: array "frames", (N, H, W, 3) uint8 RGB
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -33,7 +31,7 @@ class VideoFolder:
     """Every video under ``root``, decoded once to uint8 RGB in memory (frames (N, H, W, 3) per clip).
 
     ``.npz`` files holding such an array under ``frames`` count as clips too, so a machine without
-    PyAV (a rented GPU, say) can train on clips decoded elsewhere (``decode_folder``).
+    PyAV (a rented GPU, say) can train on clips decoded elsewhere (``vsinr.clips.decode_folder``).
 
     ``split`` keeps the first (``"train"``) or last (``"val"``) ``val_fraction`` of each clip's frames,
     so validation never sees training frames.
@@ -80,31 +78,6 @@ class VideoFolder:
             frames = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False)
         times = torch.tensor([0.0, *(steps / gap), 1.0], dtype=torch.float32)
         return frames, times
-
-
-def decode(path: Path) -> np.ndarray:
-    """All frames of a video (or of a ``.npz`` decoded clip) as (N, H, W, 3) uint8 RGB."""
-    if path.suffix.lower() == DECODED_SUFFIX:
-        with np.load(path) as archive:
-            return archive["frames"]
-    import av
-
-    with av.open(str(path)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
-
-
-def decode_folder(videos: str | Path, out: str | Path) -> list[Path]:
-    """Decode every video under ``videos`` to ``out/NAME.npz`` (what ``VideoFolder`` reads without PyAV)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in sorted(p for p in Path(videos).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
-        target = out / f"{path.stem}{DECODED_SUFFIX}"
-        with atomic_path(target) as temp, open(temp, "wb") as f:  # a file object: numpy adds no suffix
-            np.savez_compressed(f, frames=decode(path))
-        written.append(target)
-    return written
 
 
 class VimeoSeptuplet:
