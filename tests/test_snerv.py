@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from vsinr_snerv import SIZES, codec, compress
+from vsinr_snerv import SIZES, compress
 from vsinr_snerv import fit as Fi
 from vsinr_snerv import model as M
+from vsinr_snerv.vsnerv import CodecError
 from vsinr_snerv.wavelet import dwt, idwt
 
 from vsinr.cli import cli
@@ -134,13 +135,13 @@ def test_damaged_files_are_refused_cleanly(tmp_path: Path):
         damaged = bytearray(data)
         damaged[position] ^= 0x55
         path.write_bytes(bytes(damaged))
-        with pytest.raises(codec.CodecError):
+        with pytest.raises(CodecError):
             compress.open_file(path)
     for length in (0, 5, len(data) // 2, len(data) - 1):
         path.write_bytes(data[:length])
-        with pytest.raises(codec.CodecError):
+        with pytest.raises(CodecError):
             compress.open_file(path)
-    with pytest.raises(codec.CodecError):
+    with pytest.raises(CodecError):
         compress.open_file(tmp_path / "missing.vsnerv")
 
 

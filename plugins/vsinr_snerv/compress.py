@@ -2,7 +2,7 @@
 any frame of such a file directly.
 
 What is stored: the decoder and LL-head weights at 8 bits, each frame's embedding and its LL [min, max]
-at 6 bits (``vsinr_snerv.codec`` chooses per tensor or per axis, whichever is more accurate). The frames
+at 6 bits (``vsinr_snerv.vsnerv.quantise`` chooses per tensor or per axis, whichever is more accurate). The frames
 a file decodes to are exactly those of the quantised model in memory at the end of ``encode``.
 """
 
@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from vsinr import metrics
-from vsinr_snerv import codec
 from vsinr_snerv.fit import decoder_from, fit_clip, render
 from vsinr_snerv.model import Config, SNeRV
+from vsinr_snerv.vsnerv import CodecError, container
 
 FORMAT = "snerv-b"
 MODEL_BITS, EMBED_BITS = 8, 6
@@ -76,12 +76,12 @@ def write(path: Path, state: dict[str, torch.Tensor], config: Config, fps: Fract
     height, width = config.size
     info = {"format": FORMAT, "frames": len(state["embeddings"]), "size": [height, width],
             "fps": [fps.numerator, fps.denominator], "model": config.to_json()}
-    codec.save(path, info, _arrays(state))
+    container.save(path, info, _arrays(state))
 
 
 def quantised_frames(state: dict[str, torch.Tensor], config: Config) -> torch.Tensor:
     """The frames the quantised ``state`` gives in memory (what its file must decode to)."""
-    stored = _tensors(codec.quantised(_arrays(state)))
+    stored = _tensors(container.quantised(_arrays(state)))
     model = decoder_from(stored, SNeRV(config))
     return torch.stack([render(model, stored, i).clamp(0, 1) for i in range(len(stored["embeddings"]))])
 
@@ -105,11 +105,11 @@ class DecodedClip:
                 raise ValueError("format or size")
             self.model = decoder_from(state, SNeRV(config)).to(device)
         except Exception as exc:  # a header that checks out but describes no model we can build
-            raise codec.CodecError(f"{path}: the file's model description is not usable ({exc})") from exc
+            raise CodecError(f"{path}: the file's model description is not usable ({exc})") from exc
         self.state = state
         embeddings = state.get("embeddings")
         if embeddings is None or len(embeddings) != self.num_frames or "norms" not in state:
-            raise codec.CodecError(f"{path}: the file does not hold one embedding per frame")
+            raise CodecError(f"{path}: the file does not hold one embedding per frame")
 
     def frame(self, index: int) -> torch.Tensor:
         """Frame ``index`` as (3, H, W) in [0, 1]."""
@@ -119,6 +119,6 @@ class DecodedClip:
 
 
 def open_file(path: Path, device: str = "cpu") -> DecodedClip:
-    """Open a ``.vsnerv`` file (``codec.CodecError`` if it is missing, foreign, damaged or unusable)."""
-    info, arrays = codec.load(path)
+    """Open a ``.vsnerv`` file (``CodecError`` if it is missing, foreign, damaged or unusable)."""
+    info, arrays = container.load(path)
     return DecodedClip(Path(path), info, _tensors(arrays), device)

@@ -8,8 +8,6 @@ exactly (to float rounding) and an error in a band costs the same energy in the 
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -35,7 +33,3 @@ def idwt(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     bottom = torch.stack([c, d], dim=-1).flatten(-2)
     return torch.stack([top, bottom], dim=-2).flatten(-3, -2)  # interleave rows
 
-
-def temporal_low(current: torch.Tensor, neighbour: torch.Tensor) -> torch.Tensor:
-    """The temporal Haar low band of a frame pair, (x + y)/√2."""
-    return (current + neighbour) / math.sqrt(2)
