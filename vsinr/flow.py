@@ -90,7 +90,8 @@ def pair(left: torch.Tensor, right: torch.Tensor, scale: float = 1.0) -> tuple[t
     for a, b in ((gray[0], gray[1]), (gray[1], gray[0])):
         f = _calc(dis, a, b)
         if small != (width, height):
-            f = cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
+            # float32 in, float32 out (the stubs' MatLike does not say which dtype cv2 returns)
+            f = np.asarray(cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR), np.float32)
             f[..., 0] *= width / small[0]
             f[..., 1] *= height / small[1]
         out.append(torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None].to(left.device))
@@ -121,7 +122,9 @@ def velocities(forward: torch.Tensor, backward: torch.Tensor) -> tuple[torch.Ten
             scale = 1 + 0.25 * velocity[k].norm(dim=0)
             confidence[k, 0] = (2 - spread / scale).clamp(0, 1)
         else:
-            velocity[k] = ahead if ahead is not None else behind
+            moved = ahead if ahead is not None else behind
+            assert moved is not None  # count >= 2: every frame has a neighbour on at least one side
+            velocity[k] = moved
     return velocity, confidence
 
 

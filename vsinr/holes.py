@@ -18,7 +18,7 @@ def _solvers(mask: np.ndarray) -> list[tuple]:
 
     height, width = mask.shape
     labels, _ = ndimage.label(mask)
-    solvers = []
+    solvers: list[tuple] = []
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         ys, xs = np.nonzero(labels[box] == index)
         ys, xs = ys + box[0].start, xs + box[1].start

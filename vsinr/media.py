@@ -70,12 +70,13 @@ def encode(
         raise ValueError("the clip has a variable frame rate; give it one with core.std.AssumeFPS")
     yuv = to_yuv(clip, matrix)
     pix_fmt = "yuv420p" if yuv.format.subsampling_w else "yuv444p"
-    options = {} if codec in ("ffv1", "rawvideo") else {"crf": str(crf)}
+    options: dict[str, object] = {} if codec in ("ffv1", "rawvideo") else {"crf": str(crf)}
     if codec == "libx265":
         options["x265-params"] = "log-level=error"  # x265 otherwise prints a report on stderr per encode
     with atomic_path(target) as temp:
         with av.open(str(temp), mode="w", format=container_format) as container:
             stream = container.add_stream(codec, rate=Fraction(clip.fps.numerator, clip.fps.denominator))
+            assert isinstance(stream, av.VideoStream)  # codec is a video encoder
             stream.width, stream.height, stream.pix_fmt = yuv.width, yuv.height, pix_fmt
             stream.options = options
             stream.time_base = Fraction(clip.fps.denominator, clip.fps.numerator)

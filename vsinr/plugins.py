@@ -2,6 +2,11 @@
 
 A plugin that fails to import, or whose hook raises, is recorded with its error and skipped; the
 others still load. Loading is lazy, idempotent and thread-safe.
+
+pluggy registers each plugin module and checks its hook implementations against ``vsinr.hookspecs``.
+Each plugin's implementation is then called on its own (``get_hookimpls``) rather than through one
+``pm.hook.vsinr_methods()`` call, which would stop at the first plugin that raises and could not say
+which plugin a method came from.
 """
 
 from __future__ import annotations
@@ -9,9 +14,10 @@ from __future__ import annotations
 import importlib.metadata
 import threading
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -101,7 +107,8 @@ def _load(ep: importlib.metadata.EntryPoint) -> PluginInfo:
         if pm.get_plugin(ep.name) is None:
             pm.register(module, name=ep.name)
         info.version = str(getattr(module, "__version__", "") or info.version)
-        results = [impl.function() for impl in pm.hook.vsinr_methods.get_hookimpls() if impl.plugin is module]
+        # pluggy types a hook's result as object; what it holds is checked below
+        results = [cast(Iterable[object] | None, impl.function()) for impl in pm.hook.vsinr_methods.get_hookimpls() if impl.plugin is module]
         for result in results:
             for method in result or []:
                 if not isinstance(method, MethodSpec):

@@ -70,7 +70,7 @@ class FlowEngine:
             if t in (0, 1):
                 target.copy_(left if t == 0 else right)
                 continue
-            if f01 is None:  # once per pair, on its first in-between frame
+            if f01 is None or f10 is None:  # once per pair, on its first in-between frame (both set together)
                 f01, f10 = flow.pair(left, right, self.flow_scale)
                 a, b = left[None].float(), right[None].float()
             target.copy_(flow.between(a, b, f01, f10, float(t))[0].clamp_(0, 1))

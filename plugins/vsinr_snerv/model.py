@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, SupportsInt
 
 import torch
 import torch.nn.functional as F
@@ -47,8 +47,8 @@ class Config:
                       embed_size=pair(data["embed_size"]), size=pair(data["size"]), padded=pair(data["padded"]))
 
 
-def pair(value: object) -> tuple[int, int]:
-    a, b = value  # type: ignore[misc]
+def pair(value: Iterable[SupportsInt]) -> tuple[int, int]:
+    a, b = value
     return int(a), int(b)
 
 
@@ -142,6 +142,7 @@ class Encoder(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
+                assert module.bias is not None
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

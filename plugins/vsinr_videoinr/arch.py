@@ -24,7 +24,7 @@ exact pixel centres (``exact_grid=True``), which makes decoding a padded frame's
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +82,7 @@ class Siren(nn.Module):
         with torch.no_grad():
             for i, layer in enumerate(self.net):
                 linear = layer.linear if isinstance(layer, SineLayer) else layer
+                assert isinstance(linear, nn.Linear)
                 fan_in = linear.weight.shape[1]
                 bound = 1 / fan_in if i == 0 else (6 / fan_in) ** 0.5 / OMEGA
                 linear.weight.uniform_(-bound, bound)
@@ -133,8 +134,10 @@ class VideoINR(ZoomingSlowMo):
         self.encode_imnet = Siren([2 * nf + 6 * nf + 12 + 1, hidden, hidden, wide, wide], 3)
         if residual:
             for head in (self.flow_imnet, self.encode_imnet):
-                nn.init.zeros_(head.net[-1].weight)
-                nn.init.zeros_(head.net[-1].bias)
+                last = head.net[-1]
+                assert isinstance(last, nn.Linear)
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
     def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 2, 3, H, W) → features (B, 3·nf, H, W) of [frame 0, middle, frame 1] and the frames as (B, 6, H, W)."""
@@ -178,7 +181,7 @@ class VideoINR(ZoomingSlowMo):
         q_coord = torch.stack(torch.meshgrid(_nearest_cells(hh, h0, h, dev), _nearest_cells(ww, w0, w, dev),
                                              indexing="ij"), -1).view(1, -1, 2).to(dt).expand(b, -1, -1)
         rel = (coord - q_coord) * torch.tensor([h, w], device=dev, dtype=dt)
-        hr_feat = feat.new_empty(b, self.feat_imnet.net[-1].out_features, hh, ww)
+        hr_feat = feat.new_empty(b, cast(nn.Linear, self.feat_imnet.net[-1]).out_features, hh, ww)
         for y0, y1, q in bands:
             time = t.expand(b, q.stop - q.start, 1)
             spatial_in = torch.cat([_sample(feat, q_coord[:, q], "nearest"), _sample(inp, q_coord[:, q], "nearest"),
@@ -223,6 +226,8 @@ class VideoINR(ZoomingSlowMo):
         """Per-query MLP in chunks of queries (identical to one pass, bounded memory)."""
         return torch.cat([net(part) for part in x.split(chunk, dim=1)], 1)
 
-    def forward(self, frames: torch.Tensor, times: list[float], size: tuple[int, int]) -> list[torch.Tensor]:
+    # not ZoomingSlowMo's (frames, indices): VideoINR decodes any times at any size from an encoded pair
+    def forward(self, frames: torch.Tensor, times: list[float], size: tuple[int, int]  # type: ignore[override]
+                ) -> list[torch.Tensor]:
         feat, inp = self.encode(frames)
         return [self.decode(feat, inp, t, size) for t in times]

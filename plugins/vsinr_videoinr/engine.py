@@ -86,7 +86,7 @@ class VideoINREngine:
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
         h, w = frames[0].shape[-2:]
-        size = tuple(out[0].shape[-2:])
+        size = (out[0].shape[-2], out[0].shape[-1])
         pending = _pending(frames, times, out)
         if not pending:
             return
@@ -132,7 +132,7 @@ class FlowINREngine:
             return
         left, right = (f.float() for f in frames)
         h, w = left.shape[-2:]
-        size = tuple(out[0].shape[-2:])
+        size = (out[0].shape[-2], out[0].shape[-1])
         correct = self.model.corrects(size[0] / h, size[1] / w)
         f01 = f10 = None
         with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
@@ -140,7 +140,7 @@ class FlowINREngine:
                 if t in (0, 1):
                     a_t = b_t = (left if t == 0 else right)[None]
                 else:
-                    if f01 is None:
+                    if f01 is None or f10 is None:  # both set together
                         f01, f10 = flow.pair(left, right)
                     a_t, b_t = flow.moved(left[None], right[None], f01, f10, t)
                 tt = torch.tensor([t], device=self.device)

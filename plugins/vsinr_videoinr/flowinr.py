@@ -63,8 +63,10 @@ class FlowINR(nn.Module):
             nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
             nn.Conv2d(hidden, 3, 1),
         )
-        nn.init.zeros_(self.decoder[-1].weight)
-        nn.init.zeros_(self.decoder[-1].bias)
+        last = self.decoder[-1]
+        assert isinstance(last, nn.Conv2d) and last.bias is not None
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
         #: input context of each feature, in source pixels (tiles would need it; the flow does not tile)
         self.halo = 2 * blocks + 2
 
@@ -110,6 +112,7 @@ class FlowINR(nn.Module):
         base = F.grid_sample(blend, grid, mode="bicubic", padding_mode="border", align_corners=False)
         if not correct:
             return base
+        assert feat is not None  # decode() refuses a correction without features
         sampled = F.grid_sample(feat, grid, mode="bilinear", padding_mode="border", align_corners=False)
         offset = torch.stack([gy - gy.round(), gx - gx.round()]).to(dt)  # in [-0.5, 0.5]
         inv = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dt).view(2, 1, 1).expand(2, *gy.shape)

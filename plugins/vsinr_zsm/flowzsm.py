@@ -109,6 +109,7 @@ class FlowZSM(nn.Module):
         self.body = nn.Sequential(*[ResBlock(nf) for _ in range(blocks)])
         self.tail = nn.Conv2d(nf, 3 * scale * scale, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
+        assert self.tail.bias is not None
         nn.init.zeros_(self.tail.bias)
         #: input context of each output pixel, in pixels (what a band of rows needs around it)
         self.halo = 2 * blocks + 2
@@ -189,8 +190,8 @@ def onto(frame: torch.Tensor, guide: torch.Tensor, prefiltered: torch.Tensor, gu
     for i in order:
         if i in moved:
             continue
-        f = flow.flow(target, flow._gray(guides[i]))
-        f = torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None].to(guides.device, guides.dtype)
+        pixels = flow.flow(target, flow._gray(guides[i]))
+        f = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None].to(guides.device, guides.dtype)
         both = flow.warp(torch.stack([prefiltered[i], guides[i]]), f.expand(2, -1, -1, -1))
         moved[i] = (both[0], both[1])
     return torch.stack([moved[i][0] for i in order]), torch.stack([moved[i][1] for i in order])

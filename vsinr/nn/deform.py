@@ -71,6 +71,7 @@ class DeformConvSep(nn.Module):
         bound = 1 / math.sqrt(in_channels * taps)
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.zeros_(self.conv_offset_mask.weight)  # start as a plain convolution
+        assert self.conv_offset_mask.bias is not None
         nn.init.zeros_(self.conv_offset_mask.bias)
 
     def forward(self, x: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,8 @@ upsampler, ×4 frames.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -216,7 +218,7 @@ class ZoomingSlowMo(Pyramid):
         if scale == 1 and hr_nf != nf:
             raise ValueError(f"a restoring model (scale 1) has no upsampler, so hr_nf must equal nf ({nf}), got {hr_nf}")
         super().__init__(nf)  # the fea_L* layers: keys come in another order than the release, names match
-        self.config = {"nf": nf, "groups": groups, "front_blocks": front_blocks, "back_blocks": back_blocks,
+        self.config: dict[str, Any] = {"nf": nf, "groups": groups, "front_blocks": front_blocks, "back_blocks": back_blocks,
                        "scale": scale, "interpolate": interpolate, "residual": residual, "prefilter": prefilter,
                        "hr_nf": hr_nf, "padding": padding}
         self.scale, self.interpolate, self.residual, self.prefilter = scale, interpolate, residual, prefilter
@@ -233,6 +235,7 @@ class ZoomingSlowMo(Pyramid):
         self.HRconv, self.conv_last = _conv(hr_nf, hr_nf), _conv(hr_nf, 3)
         if residual:
             nn.init.zeros_(self.conv_last.weight)
+            assert self.conv_last.bias is not None
             nn.init.zeros_(self.conv_last.bias)
 
     def outputs(self, n: int) -> int:

@@ -122,8 +122,8 @@ class SyntheticMotion:
         self.photos: list[torch.Tensor] = []
         self.max_motion = max_motion
         for path in sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES):
-            with Image.open(path) as image:
-                image = image.convert("RGB")
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
                 # several detail scales of one photo: textures as fine or as coarse as real footage
                 for scale in scales:
                     w, h = (round(image.width * scale), round(image.height * scale))

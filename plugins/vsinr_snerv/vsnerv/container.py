@@ -209,7 +209,7 @@ def unpack(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, np.ndarr
         count = math.prod(shape)
         pairs = 1 if axis is None else count // shape[axis]
         native = np.float32 if axis is None else np.float16
-        stats = np.frombuffer(data, "<f4" if axis is None else "<f2", 2 * pairs, pos).astype(native)
+        stats: np.ndarray = np.frombuffer(data, "<f4" if axis is None else "<f2", 2 * pairs, pos).astype(native)
         pos += _stats_size(shape, axis)
         mins, scales = stats[:pairs], stats[pairs:]
         if not (np.isfinite(mins).all() and np.isfinite(scales).all() and (scales > 0).all()):

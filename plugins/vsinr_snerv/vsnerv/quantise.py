@@ -33,14 +33,14 @@ class Quantised:
 def _round_down(x: np.ndarray, dtype: type) -> np.ndarray:
     """The largest ``dtype`` value ≤ x (float64 in): ranges widened outwards still cover every value."""
     with np.errstate(over="ignore"):
-        r = np.asarray(x, np.float64).astype(dtype)
+        r: np.ndarray = np.asarray(x, np.float64).astype(dtype)
         return np.where(r.astype(np.float64) > x, np.nextafter(r, dtype(-np.inf)), r).astype(dtype)
 
 
 def _round_up(x: np.ndarray, dtype: type) -> np.ndarray:
     """The smallest ``dtype`` value ≥ x (float64 in)."""
     with np.errstate(over="ignore"):
-        r = np.asarray(x, np.float64).astype(dtype)
+        r: np.ndarray = np.asarray(x, np.float64).astype(dtype)
         return np.where(r.astype(np.float64) < x, np.nextafter(r, dtype(np.inf)), r).astype(dtype)
 
 
