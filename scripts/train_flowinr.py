@@ -11,7 +11,7 @@ motion of photos (``--photos``), half and half; scales are ×4 in half of the ba
 [``--min-scale``, 4] otherwise (the range is recorded in the weights' header; outside it the model
 gives its base). Charbonnier loss, Adam with cosine decay.
 
-Rerunning the same command resumes from ``RUN/checkpoint.pt``; ``--init`` starts a new run from shipped
+Rerunning the same command resumes from ``RUN/checkpoint.safetensors``; ``--init`` starts a new run from shipped
 weights, so training continues where the last one stopped. ``RUN/log.jsonl`` has the loss and the
 validation PSNR (model and its fixed base on held-out windows). ``--export`` writes the weights only when
 their validation PSNR beats the file already there (measured now, on the same windows), so a shipped
@@ -35,7 +35,7 @@ from vsinr_videoinr.flowinr import CONFIGS, FlowINR  # noqa: E402
 
 from vsinr import flow, weights  # noqa: E402
 from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade  # noqa: E402
-from vsinr.training.loop import Prefetch, Stage, charbonnier, export_if_better, train  # noqa: E402
+from vsinr.training.loop import CHECKPOINT_FILE, Prefetch, Stage, charbonnier, export_if_better, train  # noqa: E402
 
 
 def make_batch(sources: list, rng: np.random.Generator, batch: int, lr: int, scale: float, aligned: float):
@@ -98,7 +98,7 @@ def main() -> None:
 
     config = {**CONFIGS[args.config], "scales": [args.min_scale, 4.0]}
     model = FlowINR(**config).to(device)
-    if args.init and not (args.run / "checkpoint.pt").exists():
+    if args.init and not (args.run / CHECKPOINT_FILE).exists():
         state, _ = weights.read(args.init, "videoinr")
         weights.load_into(model, state, str(args.init))
     train_sources = [VideoFolder(args.videos, "train"), SyntheticMotion(args.photos)]

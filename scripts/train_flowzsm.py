@@ -16,7 +16,7 @@ ends of a clip). Windows come from real clips (``--videos``) and from synthetic 
 (``--photos``), half and half. Charbonnier loss, Adam with cosine decay. ``--patch`` is the side of the
 model's input (for STVSR the target is 4 times larger).
 
-Rerunning the same command resumes from ``RUN/checkpoint.pt``; ``--init`` starts a new run from shipped
+Rerunning the same command resumes from ``RUN/checkpoint.safetensors``; ``--init`` starts a new run from shipped
 weights. ``RUN/log.jsonl`` has the loss and the validation PSNR (model and its fixed base on held-out
 windows). ``--export`` writes the weights only when their validation PSNR beats the file already there
 (measured now, on the same windows), so a shipped file never gets worse.
@@ -39,7 +39,7 @@ from vsinr_zsm.flowzsm import CONFIGS, FlowZSM, window_inputs  # noqa: E402
 
 from vsinr import weights  # noqa: E402
 from vsinr.training.data import SyntheticMotion, VideoFolder, add_noise, augment, degrade, jpeg  # noqa: E402
-from vsinr.training.loop import Prefetch, Stage, charbonnier, export_if_better, train  # noqa: E402
+from vsinr.training.loop import CHECKPOINT_FILE, Prefetch, Stage, charbonnier, export_if_better, train  # noqa: E402
 
 
 def degraded(frames: torch.Tensor, kind: str, rng: np.random.Generator) -> torch.Tensor:
@@ -128,7 +128,7 @@ def main() -> None:
     if (model.scale > 1) != (args.task == "stvsr"):
         parser.error(f"--config {args.config} is a {'×4 ×2' if model.scale > 1 else '×1'} model, not one for --task {args.task}")
     patch = args.patch or (48 if model.scale > 1 else 64)
-    if args.init and not (args.run / "checkpoint.pt").exists():
+    if args.init and not (args.run / CHECKPOINT_FILE).exists():
         state, _ = weights.read(args.init, "zsm")
         weights.load_into(model, state, str(args.init))
     model.to(device)

@@ -8,7 +8,7 @@ Data: windows of real clips (every video under --videos, decoded with PyAV) and 
 from the photos under --photos, half and half. The paper's two stages: a fixed ×4 spatial scale, then a
 random scale in [1, 4] per batch; times in (0, 1) at random (the clips' own inner frames for videos).
 Inputs are made the way the evaluation makes them (MATLAB bicubic, 8-bit). Charbonnier loss, Adam with
-cosine decay per stage. Rerunning the same command resumes from ``RUN/checkpoint.pt``; ``RUN/log.jsonl``
+cosine decay per stage. Rerunning the same command resumes from ``RUN/checkpoint.safetensors``; ``RUN/log.jsonl``
 has the loss and the validation PSNR (model and bicubic + blend on held-out windows).
 """
 

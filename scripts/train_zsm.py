@@ -14,7 +14,7 @@ Degradations are applied to the inputs after downscaling: Gaussian noise (σ 5�
 Charbonnier loss; ``--cyclic λ`` adds the guided cyclic interpolation loss (the synthesised middle
 frames, downscaled, are fed back in, and the frames the network interpolates between them must match
 the ground truth at the original instants). Rerunning the same command resumes from
-``RUN/checkpoint.pt``; ``RUN/log.jsonl`` has the loss and validation PSNR of the model and of its
+``RUN/checkpoint.safetensors``; ``RUN/log.jsonl`` has the loss and validation PSNR of the model and of its
 residual base (bicubic + blend of the degraded input, or the degraded input itself at ×1).
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--task", default="x4x2", choices=("x4x2", "x1"))
     parser.add_argument("--degradation", default="clean", choices=("clean", "noise", "jpeg", "mixed"))
     parser.add_argument("--config", default="small", choices=sorted(CONFIGS))
-    parser.add_argument("--init", type=Path, help="start from these weights (fine-tuning); .safetensors or a run's checkpoint.pt")
+    parser.add_argument("--init", type=Path, help="start from these weights (fine-tuning): a .safetensors of zsm weights")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--patch", type=int, default=0, help="input patch side (default 32 at x4x2, 64 at x1)")

@@ -1,20 +1,22 @@
 """Methods fitted to the clip itself (OF-SIREN, SNeRV): pieces of chunks, fitted once, kept on disk.
 
 A window of ``vsinr.timing.Chunks`` is split into chunks and, at scene changes, into pieces. Each piece
-is fitted on the first request of one of its output frames, under the engine's lock, and kept in
-memory and in the disk cache under a key made of the method, its settings and the piece's pixels,
-so a second run of the same script (or another script on the same frames) does not fit again.
+is fitted on the first request of one of its output frames and kept in memory and in the disk cache
+under a key made of the method, its settings and the piece's pixels, so a second run of the same
+script (or another script on the same frames) does not fit again. Fits hold only their own piece's
+lock: while one piece fits, frames of pieces already fitted are served, and up to ``FIT_JOBS`` other
+pieces fit at once (``vsinr fit SCRIPT.vpy`` prepares every piece of a script ahead of playback).
 Imports torch; used only once a filter is created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,34 @@ class FitStore:
                 self._memory.popitem(last=False)
 
 
+#: Pieces fitted at the same time in a process (each fit already uses every core or the GPU; a second
+#: one keeps the graph moving while the first runs, more would only share the same hardware).
+FIT_JOBS = 2
+_fit_slots = threading.BoundedSemaphore(FIT_JOBS)
+_piece_locks: dict[str, threading.Lock] = {}
+_piece_locks_lock = threading.Lock()
+_seed_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global generator and hold it while a fit builds its network: fits of different
+    pieces run at once, and each network must start from its own seed."""
+    with _seed_lock:
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def _fitting(key: str) -> Iterator[None]:
+    """One fit per piece at a time (a second request for it waits for the first fit), at most
+    ``FIT_JOBS`` fits at once."""
+    with _piece_locks_lock:
+        lock = _piece_locks.setdefault(key, threading.Lock())
+    with lock, _fit_slots:
+        yield
+
+
 class BuiltCache:
     """What an engine builds from a fitted state to render it (a network on the device, flow fields...),
     kept for the last ``capacity`` states it rendered: chunk blending alternates between two
@@ -111,20 +141,23 @@ class BuiltCache:
     def __init__(self, capacity: int = 2):
         self.capacity = capacity
         self._built: OrderedDict[int, tuple[object, Any]] = OrderedDict()
+        self._lock = threading.RLock()  # fits of other pieces put while a render gets
 
     def put(self, state: object, built: Any) -> None:
-        self._built[id(state)] = (state, built)
-        self._built.move_to_end(id(state))
-        while len(self._built) > self.capacity:
-            self._built.popitem(last=False)
+        with self._lock:
+            self._built[id(state)] = (state, built)
+            self._built.move_to_end(id(state))
+            while len(self._built) > self.capacity:
+                self._built.popitem(last=False)
 
     def get(self, state: object, build: Callable[[], Any]) -> Any:
         """What was built for ``state``, building it with ``build()`` the first time."""
-        entry = self._built.get(id(state))
-        if entry is None or entry[0] is not state:  # ids are reused once a state is gone
-            self.put(state, build())
-        self._built.move_to_end(id(state))
-        return self._built[id(state)][1]
+        with self._lock:
+            entry = self._built.get(id(state))
+            if entry is None or entry[0] is not state:  # ids are reused once a state is gone
+                self.put(state, build())
+            self._built.move_to_end(id(state))
+            return self._built[id(state)][1]
 
 
 _stores: dict[tuple[str, Path | None], FitStore] = {}
@@ -174,14 +207,19 @@ def renderer(
     def fitted_piece(piece: range, images: torch.Tensor, holes: torch.Tensor | None) -> Fitted:
         key = piece_key(method, engine, images, holes)
         found = store.get(key, log)
-        if found is None:
-            label = f"{method}: fitting frames {piece.start}-{piece.stop - 1}"
-            log(f"{label} ({len(piece)} frames, {images.shape[-1]}x{images.shape[-2]})")
-            checkpoint = store.checkpoint(key)
-            found = engine.fit(images, int(key[:8], 16), lambda text: log(f"{label}: {text}"), checkpoint, mask=holes)
-            store.put(key, found, log)
-            if checkpoint is not None:
-                checkpoint.unlink(missing_ok=True)
+        if found is not None:
+            return found
+        with _fitting(key):
+            found = store.get(key, log)  # fitted by another request while this one waited
+            if found is None:
+                label = f"{method}: fitting frames {piece.start}-{piece.stop - 1}"
+                log(f"{label} ({len(piece)} frames, {images.shape[-1]}x{images.shape[-2]})")
+                checkpoint = store.checkpoint(key)
+                found = engine.fit(images, int(key[:8], 16), lambda text: log(f"{label}: {text}"), checkpoint,
+                                   mask=holes)
+                store.put(key, found, log)
+                if checkpoint is not None:
+                    checkpoint.unlink(missing_ok=True)
         return found
 
     def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
@@ -193,7 +231,7 @@ def renderer(
             weighted.append([
                 (next(p for p in pieces(chunks.chunk(c), cuts) if held in p), weight) for c, weight in chunks.weights(tau)
             ])
-        with lock, torch.inference_mode(False):  # fitting needs autograd even inside an inference caller
+        with torch.inference_mode(False):  # fitting needs autograd even inside an inference caller
             blended: dict[int, torch.Tensor] = {}
             for piece in sorted({p for parts in weighted for p, _ in parts}, key=lambda p: p.start):
                 images = torch.stack([frames[s - first] for s in piece]).to(device=device, dtype=torch.float32)
@@ -201,7 +239,8 @@ def renderer(
                 fitted = fitted_piece(piece, images, holes)
                 wanted = [(i, w) for i, parts in enumerate(weighted) for p, w in parts if p == piece]
                 targets = [torch.empty(out[i].shape, device=device) for i, _ in wanted]
-                engine.render(fitted, images, [taus[i] - piece.start for i, _ in wanted], targets)
+                with lock:  # rendering shares the engine's built networks; fitting needs no lock
+                    engine.render(fitted, images, [taus[i] - piece.start for i, _ in wanted], targets)
                 for (i, w), target in zip(wanted, targets, strict=True):
                     if i in blended:
                         blended[i] += w * target
@@ -215,60 +254,3 @@ def renderer(
                 out[i].copy_(target)
 
     return render
-
-
-# ------------------------------------------------------------------------------------------ checkpoints
-# A fit that is stopped (a closed previewer, a killed vspipe, a long encode) resumes where it was: the
-# model, Adam's moments and the sampling generator are saved together, and the fit sets its learning
-# rate from the step count, so a resumed fit ends with the same weights as an uninterrupted one.
-
-CHECKPOINT = "vsinr-fit-checkpoint"  # the ``method`` tag of checkpoint files
-
-
-def checkpoint_tag(settings: Any, *tensors: torch.Tensor | None) -> str:
-    """What a checkpoint must match to be resumed: JSON-ready ``settings`` and the data fitted."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for tensor in tensors:
-        if tensor is not None:
-            digest.update(str(tuple(tensor.shape)).encode())
-            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def save_checkpoint(path: Path, tag: str, progress: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator) -> None:
-    """Save a fit after ``progress`` epochs or steps (atomically: a crash leaves the previous one)."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | {"rng": generator.get_state()}
-    for i, state in optimizer.state_dict()["state"].items():
-        tensors |= {f"adam.{i}.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    try:
-        weights.save(path, tensors, CHECKPOINT, {"tag": tag, "progress": progress}, half=False)
-    except OSError:  # a full or read-only disk costs resumability, not the fit
-        pass
-
-
-def resume_checkpoint(path: Path, tag: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                      generator: torch.Generator, log: Callable[[str], None]) -> int:
-    """The progress to start from: 0, or the checkpoint's after loading it (when it is of this fit)."""
-    if not path.is_file():
-        return 0
-    try:
-        tensors, info = weights.read(path, CHECKPOINT)
-        if not info or info.get("tag") != tag:
-            log("a checkpoint of another fit (other frames or settings) is ignored; fitting from the start")
-            return 0
-        device = next(model.parameters()).device
-        model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("adam."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value if name == "step" else value.to(device)
-        optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
-        generator.set_state(tensors["rng"])
-    except (weights.WeightsError, KeyError, ValueError, RuntimeError) as exc:  # damaged: it only cost time
-        log(f"an unusable checkpoint is ignored, fitting from the start: {exc}")
-        return 0
-    progress = int(info["progress"])
-    log(f"resuming the fit from its checkpoint ({progress} done)")
-    return progress

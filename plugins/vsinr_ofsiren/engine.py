@@ -11,16 +11,15 @@ import functools
 import itertools
 import json
 import math
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 
-from vsinr import fitting
+from vsinr import fitting, optim
 from vsinr.fitting import FitError, check_finite
 from vsinr.flow import intermediate, pairs, velocities
 from vsinr_ofsiren.siren import Siren
@@ -186,7 +185,8 @@ class Chunk:
             value, _ = self.warp(tau_, y.float(), x.float())
         else:
             index, w, _ = _taps(tau_[:1], self.count, self.kind)
-            value = sum(w[0, i] * self._at(index[0, i].expand_as(y), y, x) for i in range(4))
+            # four taps, so never sum()'s empty-case 0
+            value = cast(torch.Tensor, sum(w[0, i] * self._at(index[0, i].expand_as(y), y, x) for i in range(4)))
         return value.T.reshape(3, self.height, self.width)
 
 
@@ -232,23 +232,25 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
     config = {"width": settings.width, "layers": settings.layers, "omega": settings.omega, "base": settings.base,
               "patches": patches.int().tolist(), "margin": settings.margin}
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    torch.manual_seed(seed)  # the networks' initialisation
-    net = Siren(width=settings.width, layers=settings.layers, omega=settings.omega, count=len(patches),
-                zero_last=settings.base != "none").to(dev)
+    with fitting.seeded(seed):  # the networks' initialisation
+        net = Siren(width=settings.width, layers=settings.layers, omega=settings.omega, count=len(patches),
+                    zero_last=settings.base != "none").to(dev)
     if count < 2 or settings.steps == 0:
         return {k: v.detach().cpu() for k, v in net.state_dict().items()}, config
-    started = time.monotonic()
     if chunk is None:
         chunk = Chunk(frames, dev, settings.base)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
-    tag = fitting.checkpoint_tag([asdict(settings), seed], frames)
-    first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, net, optimizer, generator, log)
+    run = optim.Run(net, optimizer, settings.steps,
+                    lambda step: settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps)),  # cosine
+                    generator=generator, checkpoint=checkpoint, tag=optim.checkpoint_tag([asdict(settings), seed], frames),
+                    log=log)
+    run.resume()
     report = max(1, settings.steps // 10)
     per_patch = max(32, settings.batch // len(patches))
     shape = (len(patches), per_patch)
     y0, y1, x0, x1 = (patches[:, i : i + 1].expand(shape) for i in range(4))
     with _tf32(dev):
-        for step in range(first, settings.steps):
+        while run.done < settings.steps:
             between = torch.rand(shape, generator=generator) < settings.between
             tau = torch.randint(0, count, shape, generator=generator).float()
             tau = torch.where(between, torch.rand(shape, generator=generator) * (count - 1), tau)
@@ -277,21 +279,14 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
             loss = data
             if dg is not None:  # the change of f = B + g per frame along the motion should vanish
                 loss = loss + settings.lam * (confidence[:, None] * (dg.reshape(-1, 3) + change).abs()).mean()
-            if not torch.isfinite(loss):
-                raise FitError(f"fitting diverged at step {step + 1} of {settings.steps} (non-finite loss); "
-                               "lower lr or use preset='fast'")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for group in optimizer.param_groups:  # a cosine from the step count (resumable)
-                group["lr"] = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
-            optimizer.step()
-            if (step + 1) % report == 0 or step + 1 == settings.steps:
-                if checkpoint is not None:
-                    fitting.save_checkpoint(checkpoint, tag, step + 1, net, optimizer, generator)
-                elapsed = time.monotonic() - started
+            try:
+                run.step(loss)
+            except optim.Diverged as exc:
+                raise FitError(f"fitting diverged ({exc}); lower lr or use preset='fast'") from None
+            if run.done % report == 0 or run.done == settings.steps:
+                run.save()
                 psnr = f", observed PSNR {-10 * math.log10(max(data.item() / 4, 1e-12)):.2f} dB" if settings.base == "none" else ""
-                log(f"step {step + 1}/{settings.steps}, loss {loss.item():.5f}{psnr}, {elapsed:.0f} s, "
-                    f"about {elapsed / (step + 1 - first) * (settings.steps - step - 1):.0f} s left")
+                log(f"{run.progress()}, loss {loss.item():.5f}{psnr}")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise FitError("fitting produced non-finite weights; lower lr or use preset='fast'")

@@ -36,8 +36,8 @@ class SNeRVEngine:
         if self.temporal:
             count, _, height, width = frames.shape
             config = sized(height, width, count, self.size, temporal.tconfig_for, temporal.t_total_parameters)
-            torch.manual_seed(seed)
-            model = temporal.SNeRVT(config)
+            with fitting.seeded(seed):
+                model = temporal.SNeRVT(config)
             log(f"SNeRV-T fc_dim {config.fc_dim}, strides {config.strides}, temporal {config.t_strides}")
             temporal.fit_t(model, frames, temporal.t_schedule(self.epochs), self.device, seed, log, self.hold,
                            checkpoint)

@@ -11,7 +11,6 @@ pooled to 2×2 blocks by their minimum (a band value counts fully only if its fo
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vsinr import fitting
+from vsinr import fitting, optim
 from vsinr.fitting import FitError, check_finite
 from vsinr.holes import temporal_fill
 from vsinr_snerv.model import Config, SNeRV, normalise, sized
@@ -131,6 +130,7 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
         return loss, mse
 
     def hold_pruned() -> None:
+        assert keep is not None  # only called when there are masks to hold
         with torch.no_grad():
             for name, parameter in model.named_parameters():
                 if name in keep:
@@ -143,43 +143,35 @@ def fit(model: SNeRV, frames: torch.Tensor, schedule: Schedule, device: str, see
 def optimise(model: torch.nn.Module, count: int, step: Callable[[int, torch.Generator], tuple[torch.Tensor, float]],
              schedule: Schedule, seed: int, tag: str, log: Callable[[str], None], checkpoint: Path | None,
              after_step: Callable[[], None] | None = None) -> list[float]:
-    """The training loop SNeRV-B and -T share: ``schedule.epochs`` passes over ``count`` frames in an order
-    shuffled by a generator seeded with ``seed``, one frame per step. ``step(index, generator)`` gives
-    the loss of frame ``index`` and its squared error (for the PSNR in the progress reports); the loop
-    adds Adam with the schedule's learning rate, gradient clipping, the non-finite guard and the
-    checkpoints (``fit``). Returns the mean loss of each epoch it ran."""
+    """The epochs SNeRV-B and -T share: ``schedule.epochs`` passes over ``count`` frames in an order
+    shuffled by a generator seeded with ``seed``, one frame per step of a ``vsinr.optim.Run`` (Adam at the
+    schedule's learning rate, gradient clipping, the non-finite guard, checkpoints at every progress
+    report). ``step(index, generator)`` gives the loss of frame ``index`` and its squared error (for the
+    PSNR in the reports). Returns the mean loss of each epoch it ran."""
     model.train()
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
     total = schedule.epochs * count
-    first = 0 if checkpoint is None else fitting.resume_checkpoint(checkpoint, tag, model, optimizer, generator, log)
-    started, done, losses = time.monotonic(), first * count, []
+    run = optim.Run(model, optimizer, total, lambda done: schedule.lr * schedule.rate(done, total), clip=schedule.clip,
+                    generator=generator, checkpoint=checkpoint, tag=tag, log=log, after_step=after_step)
+    first = run.resume() // count  # checkpoints are written at the ends of epochs
+    losses: list[float] = []
     report = max(1, schedule.epochs // 10)
     for epoch in range(first, schedule.epochs):
         squared = summed = 0.0
         for index in torch.randperm(count, generator=generator).tolist():
             loss, mse = step(index, generator)
-            if not torch.isfinite(loss):
-                raise FitError(f"fitting diverged at epoch {epoch + 1} (non-finite loss); lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
-            for group in optimizer.param_groups:  # set from the step count, so a resumed fit continues exactly
-                group["lr"] = schedule.lr * schedule.rate(done, total)
-            optimizer.step()
-            if after_step is not None:
-                after_step()
-            done += 1
+            try:
+                run.step(loss)
+            except optim.Diverged as exc:
+                raise FitError(f"fitting diverged at epoch {epoch + 1} ({exc}); lower the learning rate") from None
             summed += loss.item()
             squared += mse
         losses.append(summed / count)
         if (epoch + 1) % report == 0 or epoch + 1 == schedule.epochs:
-            if checkpoint is not None:
-                fitting.save_checkpoint(checkpoint, tag, epoch + 1, model, optimizer, generator)
-            elapsed = time.monotonic() - started
+            run.save()
             psnr = -10 * math.log10(max(squared / count, 1e-12))
-            log(f"epoch {epoch + 1}/{schedule.epochs}, loss {losses[-1]:.4f}, PSNR {psnr:.2f} dB, {elapsed:.0f} s, "
-                f"about {elapsed / (epoch + 1 - first) * (schedule.epochs - epoch - 1):.0f} s left")
+            log(f"epoch {epoch + 1}/{schedule.epochs}, loss {losses[-1]:.4f}, PSNR {psnr:.2f} dB, {run.progress()}")
     model.eval()
     return losses
 
@@ -188,7 +180,7 @@ def _fit_tag(model: SNeRV, frames: torch.Tensor, weights: torch.Tensor | None, s
              keep: dict[str, torch.Tensor] | None) -> str:
     """What a checkpoint must match to be resumed: the frames, mask, model, schedule, seed and pruning."""
     settings = [model.config.to_json(), asdict(schedule), seed, sorted(keep or {})]
-    return fitting.checkpoint_tag(settings, frames, weights, *(keep or {}).values())
+    return optim.checkpoint_tag(settings, frames, weights, *(keep or {}).values())
 
 
 @torch.no_grad()
@@ -251,8 +243,8 @@ def fit_clip(frames: torch.Tensor, *, size: str | float, epochs: int, prune_shar
     resumable (``fit.fit``), and is removed once the representation is made."""
     count, _, height, width = frames.shape
     config = sized(height, width, count, size)
-    torch.manual_seed(seed)
-    model = SNeRV(config)
+    with fitting.seeded(seed):
+        model = SNeRV(config)
     log(f"SNeRV-B fc_dim {config.fc_dim}, strides {config.strides}, embeddings {config.embed_size}, {count} frames")
     stages = [checkpoint]
     fit(model, frames, Schedule(epochs=epochs), device, seed, known=known, log=log, checkpoint=checkpoint)

@@ -32,12 +32,13 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsinr import fitting
+from vsinr import optim
 from vsinr.fitting import check_finite
 from vsinr.flow import between, pairs
 from vsinr_snerv.fit import Schedule, fusion, optimise, pad
@@ -243,8 +244,9 @@ class SNeRVT(nn.Module):
         self.decoder = TDecoder(config)
         self.head = nn.Conv2d(widths(config.fc_dim)[-1], 3, 3, padding=1)
         # the correction to the base starts at zero: an unfitted model renders the base
-        for layer in (self.head, *(head.b for head in self.decoder.high)):
+        for layer in (self.head, *(cast(HighHead, head).b for head in self.decoder.high)):
             nn.init.zeros_(layer.weight)
+            assert layer.bias is not None
             nn.init.zeros_(layer.bias)
 
     def pad(self, frames: torch.Tensor) -> torch.Tensor:
@@ -302,7 +304,7 @@ def fit_t(model: SNeRVT, frames: torch.Tensor, schedule: Schedule, device: str, 
                 + fusion(high_hat.flatten(1, 2), high[t : t + 1].to(dev).flatten(1, 2)))
         return loss, float(((out.detach() - frame) ** 2).mean())
 
-    tag = fitting.checkpoint_tag([model.config.to_json(), asdict(schedule), seed, hold], frames)
+    tag = optim.checkpoint_tag([model.config.to_json(), asdict(schedule), seed, hold], frames)
     return optimise(model, len(frames), step, schedule, seed, tag, log or (lambda text: None), checkpoint)
 
 

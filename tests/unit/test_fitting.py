@@ -95,3 +95,36 @@ def test_a_masked_piece_keeps_its_cache_key() -> None:
     mask = (torch.rand(3, 1, 4, 4) > 0.5).float()
     assert fitting.piece_key("m", engine, frames, mask) == fitting.piece_key("m", engine, torch.cat([frames, mask], 1))
     assert fitting.piece_key("m", engine, frames, mask) != fitting.piece_key("m", engine, frames)
+
+
+def test_a_fit_in_progress_does_not_stall_frames_of_fitted_pieces() -> None:
+    import threading
+
+    class Blocking(MeanEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started, self.release = threading.Event(), threading.Event()
+
+        def fit(self, frames, seed, log, checkpoint, mask=None):  # type: ignore[no-untyped-def]
+            if float(frames[0, 0, 0, 0]) >= 3:  # the second chunk blocks until released
+                self.started.set()
+                assert self.release.wait(30)
+            return super().fit(frames, seed, log, checkpoint, mask)
+
+    engine = Blocking()
+    render, chunks = renderer(engine, 7, None)  # chunks [0, 4) and [3, 7)
+    frames = clip(7)
+    out = [torch.empty(3, 2, 2)]
+    render(frames, [1.0], out, first=0)  # the first chunk, fitted
+    second = threading.Thread(target=render, args=(frames[3:], [2.0], [torch.empty(3, 2, 2)]), kwargs={"first": 3},
+                              daemon=True)
+    second.start()
+    assert engine.started.wait(30)
+    served = threading.Thread(target=render, args=(frames, [2.0], out), kwargs={"first": 0}, daemon=True)
+    served.start()
+    served.join(10)
+    stalled = served.is_alive()
+    engine.release.set()
+    second.join(30)
+    assert not stalled, "a frame of a fitted piece waited for another piece's fit"
+    assert not second.is_alive() and len(engine.fits) == 2

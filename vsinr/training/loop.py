@@ -11,20 +11,24 @@ import multiprocessing
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
 
-from vsinr.files import atomic_path
+from vsinr import optim
 
 
 def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Mean of sqrt(d² + eps²): L1 that stays smooth near zero."""
     return torch.sqrt((output - target) ** 2 + eps * eps).mean()
+
+
+CHECKPOINT_FILE = "checkpoint.safetensors"  # in the run folder
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ _maker: Callable[[str, np.random.Generator], object] | None = None  # set in the
 
 def _make(key: str, seed: int) -> object:
     torch.set_num_threads(1)
+    assert _maker is not None, "Prefetch sets the batch maker before its workers start"
     return _maker(key, np.random.default_rng(seed))
 
 
@@ -100,47 +105,45 @@ def train(
 ) -> None:
     """Run (or resume) every stage. ``step_fn`` returns the loss of one batch; ``validate`` a dict of numbers.
 
-    ``run_dir/checkpoint.pt`` holds model, optimiser, step, random state and the stages; training picks
-    up from it. With ``seconds``, a fresh run times its first steps and scales every stage's step count
+    ``run_dir/checkpoint.safetensors`` (``vsinr.optim.Run``) holds model, optimiser, step, random states
+    and the stages; training picks up from it. With ``seconds``, a fresh run times its first steps and scales every stage's step count
     so the whole run takes about that long (the learning-rate schedules stretch with them).
     ``checkpoint_seconds`` spaces checkpoints at least that far apart (fast GPU steps). With ``batch``
     (samples per step), the run ends by logging its samples per second.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = run_dir / "checkpoint.pt"
     optimiser = torch.optim.Adam(model.parameters(), lr=stages[0].lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
-    step, start = 0, time.monotonic()
+    start = time.monotonic()
     saved = start
+
+    def lr(done: int) -> float:  # cosine decay within each stage, to 1% of its rate
+        stage, first = _stage_at(stages, done)
+        return stage.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (done - first) / stage.steps)))
+
+    # torch's default generator is saved with the run: augmentations and dropout resume exactly too
+    run = optim.Run(model, optimiser, sum(s.steps for s in stages), lr, clip=clip_grad,
+                    generator=torch.default_generator, checkpoint=run_dir / CHECKPOINT_FILE, tag="training")
+    step = run.resume()
     elapsed_before = 0.0
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        step, elapsed_before = int(state["step"]), float(state["elapsed"])
-        rng.bit_generator.state = json.loads(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if "stages" in state:
-            stages = [Stage(**s) for s in json.loads(state["stages"])]
+    if step:
+        elapsed_before = float(run.extra["elapsed"])
+        rng.bit_generator.state = run.extra["rng"]
+        stages = [Stage(**s) for s in run.extra["stages"]]
         seconds = 0.0
         _log(run_dir, {"event": "resumed", "step": step})
     first_step = step
-    total = sum(s.steps for s in stages)
+    total = run.total = sum(s.steps for s in stages)
     timed = 30  # steps timed before fitting the run to ``seconds`` (the first few include warm-up)
     losses: list[float] = []
     model.train()
     while step < total:
-        stage, first = _stage_at(stages, step)
-        progress = (step - first) / stage.steps
-        for group in optimiser.param_groups:  # cosine decay within each stage, to 1% of its rate
-            group["lr"] = stage.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+        stage, _ = _stage_at(stages, step)
         loss = step_fn(model, stage, rng)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-        optimiser.step()
+        try:
+            run.step(loss)
+        except optim.Diverged as exc:
+            raise optim.Diverged(f"{exc}; lower the learning rate") from None
         losses.append(loss.item())
         step += 1
         elapsed = elapsed_before + time.monotonic() - start
@@ -149,7 +152,7 @@ def train(
         if seconds and step == 5 + timed:
             stages = fit_to_time(stages, (time.monotonic() - warm) / timed, seconds - elapsed)
             stages[0] = replace(stages[0], steps=max(stages[0].steps, step + 1))
-            total = sum(s.steps for s in stages)
+            total = run.total = sum(s.steps for s in stages)
             _log(run_dir, {"event": "fitted to time", "seconds": seconds,
                            "stages": {s.name: s.steps for s in stages}})
         if step % 20 == 0:
@@ -165,11 +168,7 @@ def train(
         due = step % checkpoint_every == 0 and time.monotonic() - saved >= checkpoint_seconds
         if due or step == total:
             saved = time.monotonic()
-            with atomic_path(checkpoint) as tmp:
-                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                            "elapsed": elapsed, "rng": json.dumps(rng.bit_generator.state),
-                            "stages": json.dumps([vars(s) for s in stages]),
-                            "torch_rng": torch.get_rng_state()}, tmp)
+            run.save({"elapsed": elapsed, "rng": rng.bit_generator.state, "stages": [vars(s) for s in stages]})
     model.eval()
     done = step - first_step
     if batch and done:
@@ -194,7 +193,8 @@ def export_if_better(model: torch.nn.Module, path: Path, method: str,
             if previous >= new:
                 print(f"kept {path}: its validation PSNR {previous} ≥ this run's {new}", file=sys.stderr)
                 return False
-    weights.save(path, model.state_dict(), method, model.config, half=False)
+    # ``config`` is a plain attribute of vsinr's models (a dict), not a submodule or buffer
+    weights.save(path, model.state_dict(), method, cast(Mapping[str, Any], model.config), half=False)
     print(f"wrote {path} (validation PSNR {new}{note})", file=sys.stderr)
     return True
 
