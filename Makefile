@@ -4,7 +4,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test unit bench clean
 
 $(STAMP): pyproject.toml hatch_build.py filters/vsinr_entry.c
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found; install it or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -19,7 +19,13 @@ demo: setup
 	$(VENV)/bin/vsinr demo
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python tests/run_unit.py  # the unit layer, with VapourSynth unimportable
+	$(VENV)/bin/python -m pytest -q --ignore=tests/unit  # the integration layer, through core.vsinr
+
+unit: setup
+	$(VENV)/bin/python tests/run_unit.py
 
 bench: setup
 	$(VENV)/bin/python scripts/bench_bridge.py

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import run
 
-from vsinr import benchmark, clips, degrade, metrics
+from vsinr import benchmark, clips, degrade, metrics, rate_distortion
 
 
 def moving_frames(count: int, height: int = 64, width: int = 96, cut: int | None = None) -> list[np.ndarray]:
@@ -215,7 +215,7 @@ def test_stvsr_restoration_cases_damage_the_low_resolution_input() -> None:
 def test_codec_task_measures_the_neural_codec_beside_x264_and_x265(tmp_path: Path):
     clip = write_video(tmp_path / "c.mkv", moving_frames(4))
     settings = benchmark.Settings(crfs=(24, 30, 36, 42), codec_sizes=("80000", "110000", "150000", "200000"), codec_epochs=1)
-    result = benchmark.evaluate_codec([clip], settings, methods=["snerv"])["codec"]
+    result = rate_distortion.evaluate_codec([clip], settings, methods=["snerv"])["codec"]
     points = result["curves"]["c.mkv"]["snerv"]
     assert [p["crf"] for p in points] == ["80000", "110000", "150000", "200000"]
     assert all(p["bpp"] > 0 and p["decode_fps"] > 0 and np.isfinite(p["psnr_y"]) for p in points)
@@ -245,7 +245,7 @@ def test_hole_fills_never_read_the_holes() -> None:
 
 
 def test_recorded_commands_name_outside_files_by_their_name_alone() -> None:
-    from vsinr.cli import portable_command
+    from vsinr.cli_tools import portable_command
 
     command = ("vsinr bench ../data/bikes.mp4 /home/me/clip.avi -m videoinr:weights=/tmp/w/base.safetensors "
                "--markdown docs/x.md 'my dir/../a.mp4'")

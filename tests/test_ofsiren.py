@@ -20,6 +20,8 @@ from vsinr import media
 from vsinr.flow import between, flow, pairs, to_gray8
 from vsinr.timing import Chunks, TimeMap
 
+pytestmark = pytest.mark.slow  # fits representations to clips
+
 core = vs.core
 TINY = dict(steps=30, chunk=5, overlap=2)
 
@@ -245,5 +247,31 @@ def test_nan_during_fitting_stops_the_fit(monkeypatch: pytest.MonkeyPatch) -> No
         return y * float("nan"), dy
 
     monkeypatch.setattr(Siren, "forward", poisoned)
-    with pytest.raises(E.FitError, match="diverged at step 1 of 5"):
+    with pytest.raises(E.FitError, match=r"diverged \(the loss became nan at step 1 of 5\)"):
         E.fit(moving_pattern(3, size=16), replace(E.PRESETS["fast"], steps=5, batch=256), "cpu", seed=0)
+
+
+def test_vsinr_fit_prepares_a_script_so_playback_fits_nothing(tmp_path: Path) -> None:
+    from conftest import run
+
+    script = tmp_path / "fitted.vpy"
+    script.write_text(
+        "import vapoursynth as vs\n"
+        "from vsinr import media\n"
+        "import numpy as np\n"
+        "frames = [np.full((3, 12, 16), i / 10, np.float32) for i in range(7)]\n"
+        f"clip = media.clip_from_arrays(frames, 24)\n"
+        f"vs.core.vsinr.Interpolate(clip, 2, method='ofsiren', cache={str(tmp_path / 'cache')!r}, "
+        "steps=20, chunk=5, overlap=2).set_output()\n"
+    )
+    prepared = run(["vsinr", "fit", str(script)])
+    assert prepared.returncode == 0, prepared.stderr.decode()[-2000:]
+    assert b"14 frames prepared" in prepared.stderr
+    fits = sorted((tmp_path / "cache").glob("ofsiren-*"))
+    assert len(fits) == 2  # both chunks, fitted once each, and no checkpoint left behind
+    written = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in fits]
+    played = run(["vspipe", str(script), "-"])
+    assert played.returncode == 0, played.stderr.decode()[-2000:]
+    assert len(played.stdout) == 14 * 3 * 12 * 16 * 4  # every RGBS frame
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in fits] == written  # nothing was fitted again
+    assert sorted((tmp_path / "cache").glob("ofsiren-*")) == fits

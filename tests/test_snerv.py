@@ -18,6 +18,8 @@ from vsinr_snerv.wavelet import dwt, idwt
 
 from vsinr.cli import cli
 
+pytestmark = pytest.mark.slow  # fits representations to clips
+
 
 def test_haar_is_exactly_invertible_with_the_pywavelets_band_order():
     x = torch.rand(2, 3, 6, 10, dtype=torch.float64)

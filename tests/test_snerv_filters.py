@@ -17,6 +17,8 @@ from vsinr_snerv import model as M
 import vsinr
 from vsinr import media
 
+pytestmark = pytest.mark.slow  # fits representations to clips
+
 H, W = 48, 64
 
 

@@ -12,6 +12,8 @@ from vsinr_snerv.fit import FitError
 
 from vsinr.flow import between, pairs
 
+pytestmark = pytest.mark.slow  # fits representations to clips
+
 
 @pytest.fixture(autouse=True)
 def one_thread():

@@ -1,12 +1,10 @@
 """The Python side of the native entry point: registers the ``vsinr`` functions and serves their frames.
 
-``filters/vsinr_entry.c`` calls ``register`` while VapourSynth loads the plugin. Functions are built from
-the installed method plugins; each call validates its arguments (``vsinr.tasks``), then creates a
-parallel filter whose getFrame requests exactly the source frames of the output's window and renders
-the window through the scheduler. Errors become VapourSynth errors on that call or frame; nothing
-raised here may reach the host.
-
-Importing this module must stay cheap: torch is imported only when a filter is created.
+``filters/vsinr_entry.c`` calls ``register`` while VapourSynth loads the plugin. Each call is validated
+(``vsinr.tasks``) and laid out (``vsinr.pipeline``) into a parallel filter whose getFrame requests exactly
+the source frames of the output's window and renders it through the scheduler. Errors become
+VapourSynth errors on that call or frame; nothing raised here may reach the host. Importing this module
+stays cheap: torch is imported only when a filter is created.
 """
 
 from __future__ import annotations
@@ -24,11 +22,12 @@ import numpy as np
 from vsinr import __version__, pipeline, plugins, tasks
 from vsinr import marshal as M
 from vsinr import vsapi as V
-from vsinr.scheduling import Output, WindowScheduler
+from vsinr.scheduling import Output, SourceFrame, WindowScheduler
 
 # Module-level so the callbacks outlive every core that may call them.
 _lock = threading.Lock()
-_filters: dict[int, _Filter | _DecodeFilter] = {}
+_filters: dict[int, _Filter] = {}
+_decoders: dict[int, _DecodeFilter] = {}  # Decode's source filters
 _next_id = itertools.count(1)
 _functions: list[tasks.FunctionDef] = []
 
@@ -41,19 +40,12 @@ def register(plugin: int, vspapi: int) -> None:
             if fn not in _functions:
                 _functions.append(fn)
             index = _functions.index(fn) + 1
-        papi.registerFunction(
-            fn.name.encode(), tasks.signature(fn, methods).encode(), b"clip:vnode;", _CREATE, index, plugin
-        )
+        papi.registerFunction(fn.name.encode(), tasks.signature(fn, methods).encode(), b"clip:vnode;", _CREATE, index,
+                              plugin)
     if plugins.codecs():
-        papi.registerFunction(
-            b"Decode", b"path:data;method:data:opt;device:data:opt;", b"clip:vnode;", _CREATE_DECODE, 0, plugin
-        )
-    papi.registerFunction(
-        b"Version", b"", b"version:data;path:data;methods:data[];", _VERSION, plugin, plugin
-    )
-
-
-# ---------------------------------------------------------------------------------------------- creation
+        papi.registerFunction(b"Decode", b"path:data;method:data:opt;device:data:opt;", b"clip:vnode;", _CREATE_DECODE,
+                              0, plugin)
+    papi.registerFunction(b"Version", b"", b"version:data;path:data;methods:data[];", _VERSION, plugin, plugin)
 
 
 def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
@@ -72,12 +64,8 @@ def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) ->
         plan = tasks.plan(fn, M.clip_info(api, vi), given)
         owned, nodes = nodes, []
         _Filter(api, core, owned[0], vi, plan, owned[1] if len(owned) > 1 else None).create(out_map)
-    except tasks.UsageError as exc:
-        api.mapSetError(out_map, f"{fn.name}: {exc}".encode())
-    except KeyboardInterrupt:
-        api.mapSetError(out_map, f"{fn.name}: interrupted".encode())
-    except Exception as exc:
-        api.mapSetError(out_map, f"{fn.name}: internal error: {exc!r}\n{traceback.format_exc()}".encode())
+    except (Exception, KeyboardInterrupt) as exc:
+        _refuse(api, out_map, fn.name, exc)
     finally:
         for node in nodes:
             api.freeNode(node)
@@ -85,26 +73,24 @@ def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) ->
 
 def _create_decode(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
     """``Decode(path)``: a source filter that plays a file written by a neural codec (``vsinr encode``)."""
-    from pathlib import Path
-
-    from vsinr import devices
-
     api = V.api(vsapi)
     try:
         given = {name: M.read_data(api, in_map, name) for name in ("path", "method", "device")}
         plan = tasks.plan_decode(given["path"] or "", given["method"] or "", given["device"] or "auto")
-        try:
-            device = devices.resolve_device(plan.device)
-            decoded = plan.method.codec().open(Path(plan.path), device)  # type: ignore[misc]
-        except ValueError as exc:  # a missing, foreign or damaged file; a device that is not there
-            raise tasks.UsageError(str(exc)) from None
-        _DecodeFilter(api, core, decoded).create(out_map)
-    except tasks.UsageError as exc:
-        api.mapSetError(out_map, f"Decode: {exc}".encode())
-    except KeyboardInterrupt:
-        api.mapSetError(out_map, b"Decode: interrupted")
-    except Exception as exc:
-        api.mapSetError(out_map, f"Decode: internal error: {exc!r}\n{traceback.format_exc()}".encode())
+        _DecodeFilter(api, core, pipeline.open_decoded(plan)).create(out_map)
+    except (Exception, KeyboardInterrupt) as exc:
+        _refuse(api, out_map, "Decode", exc)
+
+
+def _refuse(api: V.VSAPI, out_map: int, function: str, exc: BaseException) -> None:
+    """Make a failed filter creation the call's error: the usage error's advice, or the internal error."""
+    if isinstance(exc, tasks.UsageError):
+        text = f"{function}: {exc}"
+    elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C cannot unwind through the C caller: end the call
+        text = f"{function}: interrupted"
+    else:
+        text = f"{function}: internal error: {exc!r}\n{traceback.format_exc()}"
+    api.mapSetError(out_map, text.encode())
 
 
 def _version(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
@@ -114,9 +100,6 @@ def _version(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -
     api.mapSetData(out_map, b"path", path, -1, 1, V.MA_REPLACE)
     for name in plugins.methods():
         api.mapSetData(out_map, b"methods", name.encode(), -1, 1, V.MA_APPEND)
-
-
-# ---------------------------------------------------------------------------------------------- filters
 
 
 class _Filter:
@@ -154,13 +137,7 @@ class _Filter:
         self.api.logMessage(level, f"{self.plan.function.name}: {text}".encode(), self.core)
 
     def create(self, out_map: int) -> None:
-        vi = V.VSVideoInfo()
-        vi.format = self.format
-        height, width = self.plan.out_size
-        vi.width, vi.height = width, height
-        vi.numFrames = self.plan.timemap.num_frames
-        fps = self.plan.fps_out
-        vi.fpsNum, vi.fpsDen = (fps.numerator, fps.denominator) if fps else (0, 0)
+        vi = M.video_info(self.format, self.plan.out_size, self.plan.timemap.num_frames, self.plan.fps_out)
         inputs = [self.node] if self.mask is None else [self.node, self.mask]
         deps = (V.VSFilterDependency * len(inputs))(*(V.VSFilterDependency(n, V.RP_GENERAL) for n in inputs))
         with _lock:
@@ -186,8 +163,9 @@ class _Filter:
         self._set_props(output)
         return int(output.frame)
 
-    def _allocate(self, prop_source: M.Source) -> tuple[int, Any]:
+    def _allocate(self, prop_source: SourceFrame) -> tuple[int, Any]:
         """A new output frame with the source's props, and a tensor over its planes."""
+        assert isinstance(prop_source, M.Source)  # the scheduler hands back the frames ``frame`` fetched
         height, width = self.plan.out_size
         frame = self.api.newVideoFrame(C.byref(self.format), width, height, prop_source.ptr, self.core)
         return frame, M.planes(self.api, frame, self.dtype, writable=True)
@@ -195,17 +173,12 @@ class _Filter:
     def _set_props(self, output: Output) -> None:
         if self.duration is None:
             return
-        api = self.api
-        props = api.getFramePropertiesRW(output.frame)
-        api.mapSetInt(props, b"_DurationNum", self.duration.numerator, V.MA_REPLACE)
-        api.mapSetInt(props, b"_DurationDen", self.duration.denominator, V.MA_REPLACE)
-        api.mapDeleteKey(props, b"_AbsoluteTime")  # belongs to source frames only
-        for key, value in ((b"_SceneChangePrev", output.scene_prev), (b"_SceneChangeNext", output.scene_next)):
-            if value:
-                api.mapSetInt(props, key, 1, V.MA_REPLACE)
-            else:
-                api.mapDeleteKey(props, key)
-        api.mapSetFloat(props, b"VsinrSourceTime", float(output.source_time), V.MA_REPLACE)
+        M.set_props(self.api, output.frame, {
+            "_DurationNum": self.duration.numerator, "_DurationDen": self.duration.denominator,
+            "_AbsoluteTime": None,  # belongs to source frames only
+            "_SceneChangePrev": 1 if output.scene_prev else None, "_SceneChangeNext": 1 if output.scene_next else None,
+            "VsinrSourceTime": float(output.source_time),
+        })
 
     def _mask_frame(self, s: int) -> int:
         """The mask frame that goes with source frame ``s``."""
@@ -227,13 +200,11 @@ class _DecodeFilter:
             raise RuntimeError("VapourSynth has no RGBS format")
 
     def create(self, out_map: int) -> None:
-        vi = V.VSVideoInfo()
-        vi.format = self.format
-        vi.width, vi.height, vi.numFrames = self.decoded.width, self.decoded.height, self.decoded.num_frames
-        vi.fpsNum, vi.fpsDen = self.fps.numerator, self.fps.denominator
+        size = (self.decoded.height, self.decoded.width)
+        vi = M.video_info(self.format, size, self.decoded.num_frames, self.fps)
         with _lock:
             key = next(_next_id)
-            _filters[key] = self
+            _decoders[key] = self
         # unordered: one frame at a time, which is what one decoder on one device can do anyway
         self.api.createVideoFilter(out_map, b"Decode", C.byref(vi), _DECODE_GET_FRAME, _FREE, V.FM_UNORDERED, None, 0,
                                    key, self.core)
@@ -247,11 +218,8 @@ class _DecodeFilter:
         frame = api.newVideoFrame(C.byref(self.format), self.decoded.width, self.decoded.height, None, self.core)
         try:
             M.planes(api, frame, np.float32, writable=True).copy_(image)
-            props = api.getFramePropertiesRW(frame)
-            api.mapSetInt(props, b"_DurationNum", self.fps.denominator, V.MA_REPLACE)
-            api.mapSetInt(props, b"_DurationDen", self.fps.numerator, V.MA_REPLACE)
-            api.mapSetInt(props, b"_Matrix", 0, V.MA_REPLACE)  # RGB
-            api.mapSetInt(props, b"_ColorRange", 0, V.MA_REPLACE)  # full range
+            M.set_props(api, frame, {"_DurationNum": self.fps.denominator, "_DurationDen": self.fps.numerator,
+                                     "_Matrix": 0, "_ColorRange": 0})  # RGB, full range
         except BaseException:
             api.freeFrame(frame)
             raise
@@ -259,9 +227,6 @@ class _DecodeFilter:
 
     def free(self) -> None:
         self.decoded = None
-
-
-# ---------------------------------------------------------------------------------------------- callbacks
 
 
 def _get_frame(n: int, reason: int, instance: int, frame_data: int, ctx: int, core: int, vsapi: int) -> int | None:
@@ -278,27 +243,31 @@ def _get_frame(n: int, reason: int, instance: int, frame_data: int, ctx: int, co
         elif reason == V.AR_ALL_FRAMES_READY:
             return filt.frame(n, ctx)
     except Exception as exc:
-        detail = str(exc) if isinstance(exc, tasks.UsageError) else f"{exc!r}\n{traceback.format_exc()}"
-        api.setFilterError(f"{filt.plan.function.name}: frame {n}: {detail}".encode(), ctx)
+        _frame_error(api, ctx, f"{filt.plan.function.name}: frame {n}", exc, tasks.UsageError)
     return None
+
+
+def _frame_error(api: V.VSAPI, ctx: int, where: str, exc: Exception, expected: type[Exception]) -> None:
+    """Fail the frame request: an ``expected`` error's message, else the internal error and its traceback."""
+    detail = str(exc) if isinstance(exc, expected) else f"{exc!r}\n{traceback.format_exc()}"
+    api.setFilterError(f"{where}: {detail}".encode(), ctx)
 
 
 def _decode_get_frame(n: int, reason: int, instance: int, frame_data: int, ctx: int, core: int, vsapi: int
                       ) -> int | None:
-    filt = _filters.get(instance)
+    filt = _decoders.get(instance)
     if filt is None or reason != V.AR_INITIAL:  # a source filter makes its frame on the first call
         return None
     try:
-        return filt.frame(n)  # type: ignore[call-arg, union-attr]
-    except Exception as exc:
-        detail = str(exc) if isinstance(exc, ValueError) else f"{exc!r}\n{traceback.format_exc()}"
-        filt.api.setFilterError(f"Decode: frame {n}: {detail}".encode(), ctx)
+        return filt.frame(n)
+    except Exception as exc:  # a damaged file's ValueError names what is wrong
+        _frame_error(filt.api, ctx, f"Decode: frame {n}", exc, ValueError)
     return None
 
 
 def _free(instance: int, core: int, vsapi: int) -> None:
     with _lock:
-        filt = _filters.pop(instance, None)
+        filt: _Filter | _DecodeFilter | None = _filters.pop(instance, None) or _decoders.pop(instance, None)
     if filt is not None:
         try:
             filt.free()

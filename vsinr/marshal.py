@@ -63,6 +63,29 @@ def clip_info(api: V.VSAPI, vi: V.VSVideoInfo) -> tasks.ClipInfo:
     return tasks.ClipInfo(name, vi.width, vi.height, vi.numFrames, fps)
 
 
+def video_info(fmt: V.VSVideoFormat, size: tuple[int, int], num_frames: int, fps: Fraction) -> V.VSVideoInfo:
+    """A clip's video info: ``size`` is (height, width); an fps of 0 is a variable rate."""
+    vi = V.VSVideoInfo()
+    vi.format = fmt
+    vi.height, vi.width = size
+    vi.numFrames = num_frames
+    vi.fpsNum, vi.fpsDen = (fps.numerator, fps.denominator) if fps else (0, 0)
+    return vi
+
+
+def set_props(api: V.VSAPI, frame: int, props: dict[str, int | float | None]) -> None:
+    """Set integer and float frame properties of a writable frame; None deletes the key."""
+    target = api.getFramePropertiesRW(frame)
+    for name, value in props.items():
+        key = name.encode()
+        if value is None:
+            api.mapDeleteKey(target, key)
+        elif isinstance(value, float):
+            api.mapSetFloat(target, key, value, V.MA_REPLACE)
+        else:
+            api.mapSetInt(target, key, value, V.MA_REPLACE)
+
+
 def native_resize(api: V.VSAPI, core: int, node: int, size: tuple[int, int], function: str, extra: dict[str, Any]) -> int:
     """A new node: ``node`` resized to ``size`` (height, width) by VapourSynth's resize plugin."""
     height, width = size
@@ -162,7 +185,7 @@ def planes(api: V.VSAPI, frame: int, dtype: type, *, writable: bool, slot: int =
         buffer = (C.c_char * size).from_address(ptrs[0])
         flat = torch.frombuffer(buffer, dtype=getattr(torch, np.dtype(dtype).name))
         return flat.as_strided((3, height, width), (step // itemsize, stride // itemsize, 1))
-    views = []
+    views: list[np.ndarray] = []
     for ptr in ptrs:
         buffer = (C.c_char * (stride * height)).from_address(ptr)
         views.append(np.frombuffer(buffer, dtype).reshape(height, stride // itemsize)[:, :width])

@@ -137,7 +137,7 @@ class FittedEngine(Protocol):
 
         ``mask`` (Inpaint only; T, 1, H, W) is 1 where a pixel is unknown (to be filled): those pixels
         must not influence the fit. ``checkpoint`` (None: no disk cache) is where the fit saves its
-        progress and resumes from (``vsinr.fitting.save_checkpoint``)."""
+        progress and resumes from (``vsinr.optim.Run``)."""
         ...
 
     def render(self, fitted: Fitted, frames: torch.Tensor, times: Sequence[float], out: Sequence[torch.Tensor]) -> None:
@@ -158,13 +158,24 @@ class DecodedClip(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class EncodeOptions:
+    """What ``vsinr encode`` and the benchmark ask of a neural codec; these are the one set of defaults."""
+
+    size: str = "1.5M"  # model size: a preset such as 0.35M, 0.75M, 1.5M, 3M, or a parameter count
+    epochs: int = 300  # fitting passes over the frames
+    prune: float = 0.0  # share of the decoder's weights pruned by magnitude after fitting (the paper: 0.1)
+    finetune: int = 30  # epochs of fine-tuning after pruning (none without pruning)
+    device: str = "cpu"  # resolved torch device
+
+
 class Codec(Protocol):
     """A method that stores a clip as a file (``vsinr encode``/``decode``). Errors reading a file are
     ``ValueError``s whose message names the file and what is wrong with it."""
 
     suffix: str
 
-    def encode(self, frames: torch.Tensor, fps: Fraction, path: Path, options: Mapping[str, Any],
+    def encode(self, frames: torch.Tensor, fps: Fraction, path: Path, options: EncodeOptions,
                log: Callable[[str], None]) -> Mapping[str, Any]:
         """Fit ``frames`` (T, 3, H, W) in [0, 1] and write them to ``path``; returns what it measured."""
         ...
@@ -210,11 +221,19 @@ class MethodSpec:
     #: The request fields besides device, precision, weights and params that ``load`` reads.
     reads: frozenset[RequestField] = frozenset()
     params: tuple[Param, ...] = ()
+    #: ``(params, task) → why they cannot work, or None``: the method's own checks (ranges, parameters
+    #: that depend on each other), run by ``vsinr.tasks.plan`` when the filter is created, before ``load``.
+    check: Callable[[Mapping[str, Any], str], str | None] | None = None
+    #: False for methods without weights: ``weights=`` is then refused instead of ignored.
+    takes_weights: bool = True
     #: When set, the spatial scaling is done by VapourSynth's own resizer and the engine works at the
     #: output size (for classical methods, where zimg is both faster and the reference users know).
     native_resize: Callable[[Mapping[str, Any]], NativeResize] | None = None
     #: For methods that are also video codecs: builds the codec (imports torch lazily).
     codec: Callable[[], Codec] | None = None
+    #: For methods with official checkpoints (``vsinr weights convert``): the checkpoint at a path as a
+    #: model whose ``state_dict()`` and ``config`` are saved (imports torch lazily; ``WeightsError`` if unusable).
+    convert: Callable[[Path], Any] | None = None
 
     def engine_request(self, request: EngineRequest) -> EngineRequest:
         """``request`` with the fields this method's loader does not read cleared (the engine cache key)."""
@@ -234,6 +253,7 @@ class MethodSpec:
             "engine": self.engine,
             "tasks": {task: support.describe() for task, support in self.tasks.items()},
             "codec": self.codec is not None,
+            "converts_weights": self.convert is not None,
             "params": [
                 {"name": p.name, "type": p.type, "default": p.default, "doc": p.doc, "choices": list(p.choices)}
                 for p in self.params

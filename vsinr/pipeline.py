@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vsinr.methods import EngineRequest
+from vsinr.methods import DecodedClip, EngineRequest
 from vsinr.scheduling import Renderer
-from vsinr.tasks import Plan, UsageError
+from vsinr.tasks import DecodePlan, Plan, UsageError
 from vsinr.timing import Chunks, Windows
 
 #: Output frames a window may hold at once besides the engine's own memory (see ``WindowScheduler``).
@@ -61,6 +61,19 @@ def build(plan: Plan, half_frames: bool, log: Callable[[str], None]) -> Pipeline
     if plan.method.engine == "fitted":
         return _fitted(plan, engine, lock, request, log)
     return _windowed(plan, engine, lock, request, log)
+
+
+def open_decoded(plan: DecodePlan) -> DecodedClip:
+    """The file of a ``Decode`` call opened by its codec on the resolved device."""
+    from pathlib import Path
+
+    from vsinr import devices
+
+    assert plan.method.codec is not None
+    try:
+        return plan.method.codec().open(Path(plan.path), devices.resolve_device(plan.device))
+    except ValueError as exc:  # a missing, foreign or damaged file; a device that is not there
+        raise UsageError(str(exc)) from None
 
 
 def _windowed(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Callable[[str], None]) -> Pipeline:

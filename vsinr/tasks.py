@@ -188,7 +188,11 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
             "the clip has a variable frame rate, which temporal work cannot follow; give it a constant rate "
             "first: core.std.AssumeFPS(clip, fpsnum=24000, fpsden=1001)"
         )
-    fps_out = Fraction(fps_num, fps_den) if fps_num else (clip.fps * tscale if temporal else clip.fps)
+    if fps_num:
+        fps_out = Fraction(fps_num, fps_den)
+    else:
+        assert tscale is not None
+        fps_out = clip.fps * tscale if temporal else clip.fps
     if temporal:
         tscale = fps_out / clip.fps
         if tscale < 1:
@@ -216,6 +220,11 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         problem = p.check(params[name])
         if problem:
             raise UsageError(problem)
+    problem = method.check(params, fn.task) if method.check else None
+    if problem:
+        raise UsageError(problem)
+    if args["weights"] and not method.takes_weights:
+        raise UsageError(f"method {method.name!r} has no weights; leave weights= empty")
 
     tile = [int(t) for t in args.get("tile", [])]
     if len(tile) > 2 or any(t < 0 for t in tile):

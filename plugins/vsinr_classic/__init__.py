@@ -36,6 +36,7 @@ def _load(request: EngineRequest) -> WindowedEngine:
 
     if request.param("motion") == "blend":
         return BlendEngine()
+    assert request.sscale is not None  # the spec reads "sscale", so the request carries it
     return FlowEngine(flow_scale=float(1 / request.sscale))
 
 
@@ -53,6 +54,7 @@ SPEC = MethodSpec(
               doc="flow (motion-compensated along DIS optical flow) or blend (linear blend)", choices=("flow", "blend")),
     ),
     reads=frozenset({"sscale"}),  # flow is estimated at the source size
+    takes_weights=False,
     load=_load,
     native_resize=_resize,
 )

@@ -57,7 +57,9 @@ points: under a minute per chunk of 12 frames of 176×144 on two CPU cores) and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
+from typing import Any
 
 from vsinr.hookspecs import hookimpl
 from vsinr.methods import CACHE, EngineRequest, FittedEngine, MethodSpec, Param, TaskSupport
@@ -65,18 +67,22 @@ from vsinr.methods import CACHE, EngineRequest, FittedEngine, MethodSpec, Param,
 __version__ = "0.1.0"
 
 
-def _load(request: EngineRequest) -> FittedEngine:
-    from vsinr_ofsiren.engine import PRESETS, OFSirenEngine, settings_for
-
-    params = dict(request.params)
-    if params["preset"] not in PRESETS:
-        raise ValueError(f"preset={params['preset']!r} is not one of {', '.join(PRESETS)}")
+def _check(params: Mapping[str, Any], task: str) -> str | None:
     chunk, overlap = int(params["chunk"]), int(params["overlap"])
     if chunk < 2:
-        raise ValueError(f"chunk={chunk} is too short: give at least 2 frames (12 by default)")
+        return f"chunk={chunk} is too short: give at least 2 frames (12 by default)"
     if not 0 <= overlap < chunk:
-        raise ValueError(f"overlap={overlap} must be from 0 to chunk-1 ({chunk - 1})")
-    return OFSirenEngine(settings_for(params), request.device, chunk, overlap, __version__)
+        return f"overlap={overlap} must be from 0 to chunk-1 ({chunk - 1})"
+    if int(params["steps"]) < 0:
+        return f"steps={params['steps']} must be 0 (the preset's) or more"
+    return None
+
+
+def _load(request: EngineRequest) -> FittedEngine:
+    from vsinr_ofsiren.engine import OFSirenEngine, settings_for
+
+    params = dict(request.params)
+    return OFSirenEngine(settings_for(params), request.device, int(params["chunk"]), int(params["overlap"]), __version__)
 
 
 SPEC = MethodSpec(
@@ -102,6 +108,8 @@ SPEC = MethodSpec(
         CACHE,
     ),
     engine="fitted",
+    check=_check,
+    takes_weights=False,
     load=_load,
 )
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vsinr.hookspecs import hookimpl
-from vsinr.methods import CACHE, EngineRequest, MethodSpec, Param, TaskSupport
+from vsinr.methods import CACHE, EncodeOptions, EngineRequest, MethodSpec, Param, TaskSupport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -40,12 +40,12 @@ class SNeRVCodec:
 
     suffix = ".vsnerv"
 
-    def encode(self, frames: torch.Tensor, fps: Fraction, path: Path, options: Mapping[str, Any],
+    def encode(self, frames: torch.Tensor, fps: Fraction, path: Path, options: EncodeOptions,
                log: Callable[[str], None]) -> Mapping[str, Any]:
         from vsinr_snerv.compress import encode
 
-        result = encode(frames, fps, path, size=str(options.get("size", "1.5M")), epochs=int(options.get("epochs", 300)),
-                        prune_share=float(options.get("prune", 0.0)), finetune=int(options.get("finetune", 0)), device=str(options.get("device", "cpu")), log=log)
+        result = encode(frames, fps, path, size=options.size, epochs=options.epochs, prune_share=options.prune,
+                        finetune=options.finetune, device=options.device, log=log)
         return {"bytes": result.bytes, "bpp": result.bpp, "psnr": result.psnr, "psnr_fitted": result.psnr_fitted,
                 "fc_dim": result.config.fc_dim, "strides": list(result.config.strides)}
 
@@ -70,23 +70,29 @@ def target_parameters(size: str | float) -> float:
     return target
 
 
+def _check(params: Mapping[str, Any], task: str) -> str | None:
+    chunk, overlap, epochs = int(params["chunk"]), int(params["overlap"]), int(params["epochs"])
+    if chunk < 1:
+        return f"chunk={chunk}: give at least 1 frame (32 by default)"
+    if not 0 <= overlap < chunk:
+        return f"overlap={overlap} must be from 0 to chunk-1 ({chunk - 1})"
+    if epochs < 1:
+        return f"epochs={epochs}: give at least 1"
+    if not 0 <= float(params["hold"]) <= 1:
+        return f"hold={params['hold']} is a probability: give a value from 0 to 1"
+    try:
+        target_parameters(str(params["size"]))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _load(request: EngineRequest) -> Any:
     from vsinr_snerv.engine import SNeRVEngine
 
-    params = dict(request.params)
-    chunk, overlap, epochs = int(params["chunk"]), int(params["overlap"]), int(params["epochs"])
-    if chunk < 1:
-        raise ValueError(f"chunk={chunk}: give at least 1 frame (32 by default)")
-    if not 0 <= overlap < chunk:
-        raise ValueError(f"overlap={overlap} must be from 0 to chunk-1 ({chunk - 1})")
-    if epochs < 1:
-        raise ValueError(f"epochs={epochs}: give at least 1")
-    size = str(params["size"])
-    target_parameters(size)  # refuse a bad size now, not at the first frame
-    hold = float(params["hold"])
-    if not 0 <= hold <= 1:
-        raise ValueError(f"hold={hold} is a probability: give a value from 0 to 1")
-    return SNeRVEngine(request.task, size, epochs, request.device, chunk, overlap, __version__, hold)
+    p = dict(request.params)
+    return SNeRVEngine(request.task, str(p["size"]), int(p["epochs"]), request.device, int(p["chunk"]),
+                       int(p["overlap"]), __version__, float(p["hold"]))
 
 
 SPEC = MethodSpec(
@@ -111,6 +117,8 @@ SPEC = MethodSpec(
     ),
     engine="fitted",
     reads=frozenset({"task"}),  # Inpaint fits with the mask
+    check=_check,
+    takes_weights=False,
     load=_load,
     codec=SNeRVCodec,
 )

@@ -49,7 +49,7 @@ class Encoded:
     config: Config
 
 
-def encode(frames: torch.Tensor, fps: Fraction, path: Path, *, size: str | float = "1.5M", epochs: int = 300,
+def encode(frames: torch.Tensor, fps: Fraction, path: Path, *, size: str | float, epochs: int,
            prune_share: float = 0.0, finetune: int = 0, device: str = "cpu", seed: int = 1,
            log: Callable[[str], None] = lambda text: None) -> Encoded:
     """Fit SNeRV-B to ``frames`` (T, 3, H, W) in [0, 1] and write it to ``path``.

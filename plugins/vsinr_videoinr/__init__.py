@@ -9,6 +9,9 @@ configuration (``flowinr.py``): DIS optical flow for the motion, a small network
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from vsinr.hookspecs import hookimpl
 from vsinr.methods import PRECISION, EngineRequest, MethodSpec, TaskSupport, WindowedEngine, precision_for
 
@@ -19,6 +22,12 @@ def _load(request: EngineRequest) -> WindowedEngine:
     from vsinr_videoinr.engine import build_engine
 
     return build_engine(request.weights, request.device, precision_for(request, "videoinr"))
+
+
+def _convert(path: Path) -> Any:
+    from vsinr_videoinr.engine import load_model
+
+    return load_model(path)
 
 
 SPEC = MethodSpec(
@@ -33,6 +42,7 @@ SPEC = MethodSpec(
     },
     params=(PRECISION,),
     load=_load,
+    convert=_convert,
 )
 
 

@@ -39,7 +39,10 @@ authors' ``xiang2020zooming.pth`` (clean ×4 ×2).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 from vsinr.hookspecs import hookimpl
 from vsinr.methods import PRECISION, EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine, precision_for
@@ -54,9 +57,16 @@ def degradation_for(request: EngineRequest) -> str:
     chosen = request.param("degradation")
     if chosen == "auto":
         return "noise" if request.task == "denoise" else "clean"
-    if request.task == "denoise" and chosen == "clean":
-        raise ValueError('degradation="clean" leaves nothing to restore; Denoise takes "noise" or "jpeg"')
     return chosen
+
+
+def _check(params: Mapping[str, Any], task: str) -> str | None:
+    if task == "denoise" and params["degradation"] == "clean":
+        return 'degradation="clean" leaves nothing to restore; Denoise takes "noise" or "jpeg"'
+    window = int(params["window"])
+    if window and not 2 <= window <= 16:
+        return f"window={window} is out of range: give 2 to 16 source frames, or 0 for the weights' own"
+    return None
 
 
 def _load(request: EngineRequest) -> WindowedEngine:
@@ -64,9 +74,13 @@ def _load(request: EngineRequest) -> WindowedEngine:
 
     precision = precision_for(request, "zsm")
     window = int(request.param("window"))
-    if window and not 2 <= window <= 16:
-        raise ValueError(f"window={window} is out of range: give 2 to 16 source frames, or 0 for the weights' own")
     return build_engine(request.weights, request.task, degradation_for(request), request.device, precision, window)
+
+
+def _convert(path: Path) -> Any:
+    from vsinr_zsm.engine import load_model
+
+    return load_model(path, "stvsr", "clean")  # the official checkpoint: ZSM ×4 ×2 for clean input
 
 
 SPEC = MethodSpec(
@@ -88,7 +102,9 @@ SPEC = MethodSpec(
         PRECISION,
     ),
     reads=frozenset({"task"}),  # Denoise and STVSR use different weights
+    check=_check,
     load=_load,
+    convert=_convert,
 )
 
 

@@ -76,3 +76,31 @@ def test_engine_requests_ignore_what_the_loader_does_not_read() -> None:
     assert zsm.engine_request(a) != zsm.engine_request(request(task="denoise"))  # other weights per task
     assert classic.engine_request(a) != classic.engine_request(request(sscale=Fraction(3)))  # flow at source size
     assert classic.engine_request(a) == classic.engine_request(request(task="interpolate", sscale=Fraction(2)))
+
+
+@pytest.mark.parametrize("name", list(tasks.FUNCTIONS))
+def test_the_python_api_names_every_argument_of_its_function(name: str) -> None:
+    import inspect
+
+    import vsinr
+
+    fn = tasks.FUNCTIONS[name]
+    parameters = inspect.signature(getattr(vsinr, fn.python_name)).parameters
+    named = [p for p in parameters if p not in ("clip", "params")]
+    assert named == [arg.name for arg in fn.args]  # same names, same order: positional use agrees too
+    assert all(parameters[a.name].default in (a.default, None) or a.type in ("int[]", "vnode") for a in fn.args)
+
+
+def test_method_checks_run_before_anything_loads() -> None:
+    gray = tasks.ClipInfo("Gray8", 32, 24, 1, Fraction(24))
+    assert "overlap=5 must be from 0 to chunk-1" in refusal("interpolate", method="ofsiren", chunk=5, overlap=5)
+    assert "hold=2.0 is a probability" in refusal("interpolate", method="snerv", hold=2.0)
+    assert "size='7M'" in refusal("inpaint", mask=gray, method="snerv", size="7M")
+    assert "window=1 is out of range" in refusal("stvsr", sscale=4, tscale=2, method="zsm", window=1)
+    assert "leaves nothing to restore" in refusal("denoise", method="zsm", degradation="clean")
+
+
+def test_weights_for_a_method_without_any_are_refused() -> None:
+    for method in ("classic", "ofsiren"):
+        assert f"method {method!r} has no weights" in refusal("interpolate", method=method, weights="w.safetensors")
+    assert plan("stvsr", sscale=2, weights="w.safetensors").weights == "w.safetensors"  # videoinr takes them
