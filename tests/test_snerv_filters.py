@@ -123,7 +123,7 @@ def test_an_interrupted_fit_resumes_to_the_same_weights(tmp_path: Path):
     model = M.SNeRV(M.config_for(16, 16, 16))
     messages: list[str] = []
     Fi.fit(model, other, Fi.Schedule(epochs=1), "cpu", seed=1, log=messages.append, checkpoint=checkpoint)
-    assert any("another fit" in m for m in messages)
+    assert any("a checkpoint of another run" in m for m in messages)
     checkpoint.write_bytes(b"garbage")
     messages.clear()
     Fi.fit(model, other, Fi.Schedule(epochs=1), "cpu", seed=1, log=messages.append, checkpoint=checkpoint)
