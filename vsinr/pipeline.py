@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from vsinr.methods import DecodedClip, EngineRequest
-from vsinr.scheduling import Renderer
+from vsinr.scheduling import GROUP, Renderer
 from vsinr.tasks import DecodePlan, Plan, UsageError
 from vsinr.timing import Chunks, Windows
 
-#: Output frames a window may hold at once besides the engine's own memory (see ``WindowScheduler``).
-HELD_FRAMES = 8
+#: Output frames a filter holds at once besides the engine's own memory: the group being rendered
+#: (``vsinr.scheduling``; undelivered groups are evicted first when memory runs short).
+HELD_FRAMES = GROUP
 
 
 @dataclass(frozen=True)

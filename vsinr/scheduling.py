@@ -1,8 +1,9 @@
 """Frame scheduling for temporal filters: which source frames an output needs, a thread-safe cache of
 per-window results, scene changes and where each output's props come from.
 
-Every output of a window is computed in one call, the same way whichever of its frames is asked for
-first, so output bytes do not depend on request order or on the number of threads.
+The outputs of a window are computed in groups of at most ``GROUP`` consecutive frames, one call per
+group, the same way whichever of its frames is asked for first: output bytes do not depend on request
+order or on the number of threads, and the memory of one request does not grow with the rate factor.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from vsinr.timing import Windows
+
+#: Output frames of a window made by one render call (and held until delivered): a window of
+#: Interpolate(clip, 128) makes 128 frames, in 8 calls instead of one.
+GROUP = 16
 
 
 class SourceFrame(Protocol):
@@ -54,7 +59,8 @@ Allocator = Callable[[SourceFrame], tuple[Any, Any]]
 
 
 class WindowScheduler:
-    """Serves output frames window by window, caching each window's outputs until they are delivered."""
+    """Serves output frames window by window, caching each group's outputs until they are delivered
+    (at most ``capacity`` frames)."""
 
     def __init__(
         self,
@@ -64,7 +70,7 @@ class WindowScheduler:
         release: Callable[[Any], None],
         *,
         scene_change: bool = True,
-        capacity: int = 8,
+        capacity: int = 2 * GROUP,
     ):
         self.windows = windows
         self.timemap = windows.timemap
@@ -74,8 +80,8 @@ class WindowScheduler:
         self.scene_change = scene_change
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._window_locks: dict[int, threading.Lock] = {}
-        self._cache: OrderedDict[int, dict[int, Output]] = OrderedDict()
+        self._window_locks: dict[tuple[int, int], threading.Lock] = {}
+        self._cache: OrderedDict[tuple[int, int], dict[int, Output]] = OrderedDict()
 
     def sources(self, k: int) -> list[int]:
         """Source frames output k needs, ascending and without repeats."""
@@ -84,38 +90,42 @@ class WindowScheduler:
     def get(self, k: int, fetch: Callable[[int], SourceFrame]) -> Output:
         """Output frame k (the caller owns its frame); ``fetch`` gives the frames listed by ``sources(k)``."""
         j = self.windows.of(k)
+        served = self.windows.outputs(j)
+        g = (k - served.start) // GROUP
+        key = (j, g)
         with self._lock:
-            window_lock = self._window_locks.setdefault(j, threading.Lock())
-        with window_lock:  # one computation per window at a time; other windows go on in parallel
-            found = self._take(j, k)
+            group_lock = self._window_locks.setdefault(key, threading.Lock())
+        with group_lock:  # one computation per group at a time; other groups go on in parallel
+            found = self._take(key, k)
             if found is not None:
                 return found
-            outputs = self._compute(j, fetch)
+            outputs = self._compute(j, served[g * GROUP : (g + 1) * GROUP], fetch)
             output = outputs.pop(k)
             with self._lock:
-                if j in self._cache or not outputs:  # k had been delivered before: keep what is cached
+                if key in self._cache or not outputs:  # k had been delivered before: keep what is cached
                     spare = list(outputs.values())
                 else:
-                    self._cache[j] = outputs
+                    self._cache[key] = outputs
                     spare = []
-                    while len(self._cache) > self.capacity:
+                    # at most ``capacity`` undelivered frames (the newest group always stays)
+                    while len(self._cache) > 1 and sum(map(len, self._cache.values())) > self.capacity:
                         spare += self._cache.popitem(last=False)[1].values()
             for extra in spare:
                 self.release(extra.frame)
             return output
 
-    def _take(self, j: int, k: int) -> Output | None:
-        """Remove and return output k from the cache, freeing the window's entry once it is empty."""
+    def _take(self, key: tuple[int, int], k: int) -> Output | None:
+        """Remove and return output k from the cache, freeing the group's entry once it is empty."""
         with self._lock:
-            outputs = self._cache.get(j)
+            outputs = self._cache.get(key)
             if outputs is None or k not in outputs:
                 return None
             output = outputs.pop(k)
             if outputs:
-                self._cache.move_to_end(j)
+                self._cache.move_to_end(key)
             else:
-                del self._cache[j]
-                self._window_locks.pop(j, None)
+                del self._cache[key]
+                self._window_locks.pop(key, None)
             return output
 
     def close(self) -> None:
@@ -126,12 +136,11 @@ class WindowScheduler:
                     self.release(output.frame)
             self._cache.clear()
 
-    def _compute(self, j: int, fetch: Callable[[int], SourceFrame]) -> dict[int, Output]:
+    def _compute(self, j: int, ks: range, fetch: Callable[[int], SourceFrame]) -> dict[int, Output]:
         sources = self.windows.sources(j)
         start = self.windows.start(j)
         frames = {s: fetch(s) for s in set(sources)}
         last = self.timemap.num_source - 1
-        ks = list(self.windows.outputs(j))
         times: list[Fraction] = []
         plan: list[tuple[int, bool, bool]] = []
         for k in ks:

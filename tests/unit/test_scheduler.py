@@ -98,3 +98,18 @@ def test_masks_reach_the_renderer_and_close_releases_what_was_not_delivered() ->
     assert len(h.live) == 1
     h.scheduler.close()
     assert not h.live
+
+
+def test_a_large_rate_factor_renders_in_bounded_groups() -> None:
+    from vsinr.scheduling import GROUP
+
+    h = Harness(num_source=3, ratio=64)
+    values = [h.value(k) for k in range(3 * 64)]
+    assert values[:3] == [0, 1 / 64, 2 / 64] and values[64] == 1 and values[-1] == 2
+    assert max(len(c["times"]) for c in h.calls) == GROUP  # never a whole window of 64 at once
+    assert len(h.calls) == 2 * 64 // GROUP + 64 // GROUP  # windows [0,1] and [1,2]; the last holds frame 2
+    assert not h.live
+    scattered = Harness(num_source=3, ratio=64)
+    for k in (5, 40, 70, 100, 130, 180, 20):  # requests all over the clip: a bounded number stay cached
+        scattered.value(k)
+        assert len(scattered.live) <= scattered.scheduler.capacity
