@@ -243,3 +243,12 @@ def test_ctrl_c_during_filter_creation_is_an_interrupted_error(monkeypatch: pyte
     monkeypatch.setattr(tasks, "plan", interrupted)
     # an exception cannot unwind through VapourSynth's C call: the call fails with a clear error instead
     assert error_of(lambda: STVSR(noise_clip(), 2, 2)) == "STVSR: interrupted"
+
+
+def test_a_huge_rate_factor_serves_frames_without_making_whole_windows() -> None:
+    src = noise_clip(width=16, height=12, length=3)
+    out = Interpolate(src, 100000)  # 100,000 outputs per window: made 16 at a time
+    assert out.num_frames == 300000
+    got = planes(out.get_frame(150000))  # halfway between source frames 1 and 2
+    want = lerp(planes(src.get_frame(1)), planes(src.get_frame(2)), 0.5)
+    assert np.allclose(got, want, atol=1e-6)

@@ -168,3 +168,70 @@ def test_cli_encode_and_decode(tmp_path: Path, monkeypatch):
     (tmp_path / "junk.vsnerv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     out = runner.invoke(cli, ["decode", str(tmp_path / "junk.vsnerv"), "-o", str(tmp_path / "e.mkv")])
     assert out.exit_code != 0 and "not a vsinr" in out.output and not (tmp_path / "e.mkv").exists()
+
+
+def _forged(path: Path, target: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    """``path``'s file rewritten, with a valid checksum, after ``change(info, arrays)``."""
+    from vsinr_snerv.vsnerv import container
+
+    info, arrays = container.load(path)
+    change(info, arrays)
+    container.save(target, info, {k: (np.asarray(v, np.float32), 8) for k, v in arrays.items()})
+    return target
+
+
+def test_forged_headers_with_valid_checksums_are_refused_before_anything_is_built(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = tmp_path / "clip.vsnerv"
+    compress.encode(torch.rand(2, 3, 8, 8), Fraction(24), path, size=50000, epochs=1)
+
+    def model(**fields):  # type: ignore[no-untyped-def]
+        return lambda info, arrays: info["model"].update(fields)
+
+    cases = {
+        "size [0, 0]": (lambda info, arrays: info.update(size=[0, 0]), "not a whole number from 1"),
+        "size 100000": (lambda info, arrays: info.update(size=[100000, 100000]), "not a whole number from 1"),
+        "size -8": (lambda info, arrays: info.update(size=[-8, -8]), "not a whole number from 1"),
+        "fps 10^30": (lambda info, arrays: info.update(fps=[10**30, 1]), "fps holds"),
+        "fps 24.5": (lambda info, arrays: info.update(fps=[24.5, 1]), "fps holds"),
+        "frames 2^63": (lambda info, arrays: info.update(frames=2**63), "frames holds"),
+        "fc_dim 4000": (model(fc_dim=4000), "does not fit this model"),
+        "strides 5000": (model(strides=[5000, 1, 1, 1, 1]), "does not fit this model"),
+        "one embedding too many": (lambda info, arrays: info.update(frames=3), "does not fit this model"),
+        "embeddings of another rank": (
+            lambda info, arrays: arrays.update(embeddings=np.asarray(arrays["embeddings"])[:, :1]), "does not fit"),
+        "norms of another shape": (lambda info, arrays: arrays.update(norms=np.zeros((2, 3))), "does not fit"),
+    }
+    for label, (change, expected) in cases.items():
+        forged = _forged(path, tmp_path / f"{label}.vsnerv", change)
+        with pytest.raises(CodecError, match=expected):
+            compress.open_file(forged)
+
+
+def test_decompression_amplification_is_refused(tmp_path: Path) -> None:
+    from vsinr_snerv.vsnerv import container
+
+    target = tmp_path / "bomb.vsnerv"
+    container.save(target, {"format": "x"}, {"zeros": (np.zeros((4096, 4096), np.float32), 2)})  # codes to ~nothing
+    assert target.stat().st_size < 10_000
+    with pytest.raises(CodecError, match="more than any encoder writes"):
+        container.load(target)
+
+
+def test_decode_of_a_forged_file_is_an_error_not_an_abort(tmp_path: Path) -> None:
+    import sys
+
+    from conftest import run
+
+    torch.manual_seed(0)
+    path = tmp_path / "clip.vsnerv"
+    compress.encode(torch.rand(2, 3, 8, 8), Fraction(24), path, size=50000, epochs=1)
+    forged = _forged(path, tmp_path / "zero.vsnerv", lambda info, arrays: info.update(size=[0, 0]))
+    script = ("import vapoursynth as vs, sys\n"
+              f"try:\n    vs.core.vsinr.Decode({str(forged)!r}).get_frame(0)\n"
+              "except vs.Error as exc:\n    print(exc, file=sys.stderr)\n")
+    done = run([sys.executable, "-c", script])
+    assert done.returncode == 0, done.stderr.decode()[-2000:]  # not 134 (SIGABRT)
+    assert b"Decode: " in done.stderr and b"size holds 0" in done.stderr
+    decoded = run(["vsinr", "decode", str(forged), "-o", str(tmp_path / "out.mkv")])
+    assert decoded.returncode == 1 and b"size holds 0" in decoded.stderr and not (tmp_path / "out.mkv").exists()

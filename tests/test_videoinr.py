@@ -207,3 +207,22 @@ def test_one_engine_serves_every_function_and_scale(tmp_path: Path) -> None:
     assert engines() == 1
     core.vsinr.STVSR(src, 2, 2, method="videoinr", weights=str(tiny_weights(tmp_path)))  # other weights: another
     assert len(inference._engines) <= inference.CAPACITY  # bounded
+
+
+def test_a_forged_configuration_is_refused_before_the_model_is_built(tmp_path: Path) -> None:
+    import resource
+
+    good = tiny_weights(tmp_path)
+    state, config = weights.read(good, "videoinr")
+    assert config is not None
+    huge = tmp_path / "huge.safetensors"  # a small file whose header asks for a 97 GiB network
+    weights.save(huge, state, "videoinr", {**config, "nf": 4096}, half=False)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(weights.WeightsError, match="does not fit this model"):
+        videoinr_engine.load_model(huge)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: nothing was built
+
+    booleans = tmp_path / "bool.safetensors"  # the right shapes, the wrong kind of numbers
+    weights.save(booleans, {k: v > 0 for k, v in state.items()}, "videoinr", config, half=False)
+    with pytest.raises(weights.WeightsError, match="of dtype bool .expected floating point."):
+        videoinr_engine.load_model(booleans)

@@ -116,8 +116,8 @@ def choose_tile(plan: Plan, engine: Any, request: EngineRequest, log: Callable[[
     frame_bytes = 3 * height * width * (2 if request.half else 4)
     if frame_bytes * HELD_FRAMES > available:
         raise UsageError(
-            f"an output frame of {width}x{height} takes {frame_bytes / 2**30:.1f} GiB and this device has "
-            f"{available / 2**30:.1f} GiB available; use a smaller sscale"
+            f"{HELD_FRAMES} output frames of {width}x{height} take {HELD_FRAMES * frame_bytes / 2**30:.2f} GiB and this "
+            f"device has {available / 2**30:.2f} GiB available; use a smaller sscale"
         )
     per_pixel = int(getattr(engine, "bytes_per_out_pixel", 0))
     if not getattr(engine, "tiles", True):  # whole frames or nothing

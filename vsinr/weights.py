@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +104,27 @@ def _read_safetensors(path: Path, method: str) -> tuple[dict[str, torch.Tensor],
     return tensors, config
 
 
-def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``model`` strictly: same keys, same shapes, or a WeightsError naming them."""
-    expected = model.state_dict()
+def build[M: torch.nn.Module](make: Callable[[], M], state: Mapping[str, torch.Tensor], source: str) -> M:
+    """``make()`` loaded with ``state``, checked first against a copy of the model made on the meta device,
+    which allocates nothing: a file's declared configuration (``nf=4096``, say) cannot make us allocate
+    more than the tensors the file itself holds."""
+    with torch.device("meta"):
+        shell = make()
+    check(shell.state_dict(), state, source)
+    model = make()
+    load_into(model, state, source)
+    return model
+
+
+def check(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], source: str) -> None:
+    """``state`` has exactly the keys, shapes and kinds of dtype of ``expected`` and only finite values
+    (a WeightsError naming what differs)."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
              for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    wrong += [f"{k} of dtype {str(state[k].dtype).removeprefix('torch.')} (expected floating point)"
+              for k, v in expected.items() if k in state and v.is_floating_point() and not state[k].is_floating_point()]
     if missing or unexpected or wrong:
         parts = []
         for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
@@ -121,6 +135,12 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source:
     for key, value in state.items():
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise WeightsError(f"{source}: tensor {key} holds NaN or infinite values (a damaged file?)")
+
+
+def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` strictly (``check`` first)."""
+    expected = model.state_dict()
+    check(expected, state, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from vsinr import metrics
+from vsinr import metrics, weights
 from vsinr_snerv.fit import decoder_from, fit_clip, render
-from vsinr_snerv.model import Config, SNeRV
+from vsinr_snerv.model import EMBED, Config, SNeRV
 from vsinr_snerv.vsnerv import CodecError, container
 
 FORMAT = "snerv-b"
@@ -97,25 +97,59 @@ class DecodedClip:
     def __init__(self, path: Path, info: dict[str, Any], state: dict[str, torch.Tensor], device: str = "cpu"):
         self.path = path
         try:
-            self.num_frames = int(info["frames"])
-            self.height, self.width = (int(v) for v in info["size"])
-            self.fps = Fraction(int(info["fps"][0]), int(info["fps"][1]))
+            self.num_frames = _count(info["frames"], "frames", MAX_FRAMES)
+            self.height, self.width = (_count(v, "size", MAX_SIDE) for v in info["size"])
+            num, den = (_count(v, "fps", MAX_RATE_TERM) for v in info["fps"])
+            self.fps = Fraction(num, den)
             config = Config.from_json(info["model"])
             if info.get("format") != FORMAT or config.size != (self.height, self.width):
-                raise ValueError("format or size")
+                raise ValueError(f"format {info.get('format')!r} or size {config.size} is not this clip's")
+        except (KeyError, TypeError, ValueError) as exc:  # a header that checks out but describes no clip
+            raise CodecError(f"{path}: the file's clip description is not usable ({_reason(exc)})") from None
+        _check_tensors(path, config, state, self.num_frames)
+        try:
             self.model = decoder_from(state, SNeRV(config)).to(device)
-        except Exception as exc:  # a header that checks out but describes no model we can build
-            raise CodecError(f"{path}: the file's model description is not usable ({exc})") from exc
+        except Exception as exc:
+            raise CodecError(f"{path}: the file's model description is not usable ({_reason(exc)})") from exc
         self.state = state
-        embeddings = state.get("embeddings")
-        if embeddings is None or len(embeddings) != self.num_frames or "norms" not in state:
-            raise CodecError(f"{path}: the file does not hold one embedding per frame")
 
     def frame(self, index: int) -> torch.Tensor:
         """Frame ``index`` as (3, H, W) in [0, 1]."""
         if not 0 <= index < self.num_frames:
             raise IndexError(f"{self.path} has {self.num_frames} frames; there is no frame {index}")
         return render(self.model, self.state, index).clamp(0, 1)
+
+
+# What a .vsnerv file may declare (far above any real clip, far below what would abort a host).
+MAX_SIDE = 16384
+MAX_FRAMES = 1 << 24
+MAX_RATE_TERM = (1 << 31) - 1
+
+
+def _count(value: Any, what: str, limit: int) -> int:
+    """A positive integer field of the header, at most ``limit``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
+        raise ValueError(f"{what} holds {value!r}, not a whole number from 1 to {limit}")
+    return value
+
+
+def _reason(exc: BaseException) -> str:
+    return f"no field {exc}" if isinstance(exc, KeyError) else str(exc)
+
+
+def _check_tensors(path: Path, config: Config, state: dict[str, torch.Tensor], frames: int) -> None:
+    """The tensors have exactly the shapes the header's model needs (checked on the meta device, where
+    nothing is allocated): a header cannot make us build a model larger than the file's own tensors."""
+    with torch.device("meta"):
+        shell = SNeRV(config)
+    expected = {k: v for k, v in shell.state_dict().items() if not k.startswith("encoder.")}
+    eh, ew = config.embed_size
+    expected["embeddings"] = torch.empty(frames, EMBED, eh, ew, device="meta")
+    expected["norms"] = torch.empty(frames, 2, device="meta")
+    try:
+        weights.check(expected, state, str(path))
+    except weights.WeightsError as exc:
+        raise CodecError(str(exc)) from None
 
 
 def open_file(path: Path, device: str = "cpu") -> DecodedClip:

@@ -30,11 +30,13 @@ def load_model(path: str | Path = "") -> VideoINR | FlowINR:
     state, config = weights.read(path, "videoinr")
     if config is None:  # an official checkpoint carries no configuration: its tensors' shapes tell it
         config = official_config(state)
+    kind = FlowINR if config.get("kind") == "flow" else VideoINR
     try:
-        model = FlowINR(**config) if config.get("kind") == "flow" else VideoINR(**config)
-    except TypeError as exc:
+        model = weights.build(lambda: kind(**config), state, repr(str(path)))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, weights.WeightsError):
+            raise
         raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
-    weights.load_into(model, state, repr(str(path)))
     return model.eval()
 
 

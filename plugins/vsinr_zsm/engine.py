@@ -36,19 +36,21 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo |
     state, config = weights.read(path, "zsm")
     if config is None:  # an official checkpoint carries no configuration: its tensors' shapes tell it
         config = official_config(state)
+    kind = FlowZSM if config.get("kind") == "flow" else ZoomingSlowMo
     try:
-        model = FlowZSM(**config) if config.get("kind") == "flow" else ZoomingSlowMo(**config)
+        model = weights.build(lambda: kind(**config), state, repr(str(path)))
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, weights.WeightsError):
+            raise
         raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
     wanted = 4 if task == "stvsr" else 1
     scale, interpolates = (model.scale, model.scale > 1) if isinstance(model, FlowZSM) else (model.scale, model.interpolate)
     if scale != wanted or interpolates != (task == "stvsr"):
-        kind = "×4 ×2 space-time SR" if interpolates else "×1 restoration"
+        made = "×4 ×2 space-time SR" if interpolates else "×1 restoration"
         raise weights.WeightsError(
-            f"{str(path)!r} is a {kind} model; {'STVSR' if task == 'stvsr' else 'Denoise'} needs "
+            f"{str(path)!r} is a {made} model; {'STVSR' if task == 'stvsr' else 'Denoise'} needs "
             f"{'a ×4 ×2' if task == 'stvsr' else 'a ×1 restoration'} model"
         )
-    weights.load_into(model, state, repr(str(path)))
     return model.eval()
 
 

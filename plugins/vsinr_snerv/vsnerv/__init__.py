@@ -13,4 +13,7 @@ class CodecError(ValueError):
 # A decoded file allocates about 5 bytes per element; this bounds what a damaged or hostile header
 # can make us allocate (SNeRV models and embeddings are orders of magnitude smaller).
 MAX_ELEMENTS = 1 << 28
+# Decompression amplification: quantised weights and embeddings code to well over a bit per value, so a
+# file declaring more values than this per byte of itself is refused before anything is decoded.
+VALUES_PER_BYTE = 64
 MAX_DIMS = 32

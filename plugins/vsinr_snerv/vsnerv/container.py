@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vsinr_snerv.vsnerv import MAX_DIMS, MAX_ELEMENTS, CodecError
+from vsinr_snerv.vsnerv import MAX_DIMS, MAX_ELEMENTS, VALUES_PER_BYTE, CodecError
 from vsinr_snerv.vsnerv.entropy import entropy_decode, entropy_encode, pack_bits, packed_size, unpack_bits
 from vsinr_snerv.vsnerv.quantise import MAX_BITS, MIN_BITS, Quantised, dequantise, quantise
 
@@ -198,8 +198,12 @@ def unpack(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, np.ndarr
     names = [e[0] for e in entries]
     if len(set(names)) != len(names):
         raise CodecError(f"{name}: damaged header (a tensor name occurs twice)")
-    if sum(math.prod(e[1]) for e in entries) > MAX_ELEMENTS:
+    values = sum(math.prod(e[1]) for e in entries)
+    if values > MAX_ELEMENTS:
         raise CodecError(f"{name}: damaged header (more than {MAX_ELEMENTS} values in all)")
+    if values > VALUES_PER_BYTE * len(data) + (1 << 16):
+        raise CodecError(f"{name}: the header declares {values} values for a file of {len(data)} bytes, more than any "
+                         f"encoder writes ({VALUES_PER_BYTE} per byte); the file is forged or damaged")
     pos = _PREFIX.size + header_size
     expected = pos + sum(_stats_size(e[1], e[3]) + e[5] for e in entries) + _CRC.size
     if expected != len(data):
