@@ -211,15 +211,15 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
 @click.option("--crf", default=16, show_default=True, type=click.IntRange(0, 51))
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def decode_command(input_path: Path, output: Path, method: str, video_codec: str, crf: int, device: str) -> None:
-    """Decode a neural-codec file to a video file."""
-    from vsinr import media
+    """Decode a neural-codec file to a video file (frame by frame: memory does not grow with its length)."""
+    import vapoursynth as vs
 
+    _codec(method)
     try:
-        decoded = _codec(method).open(input_path, _device(device))
-        frames = [decoded.frame(i).cpu().numpy() for i in range(decoded.num_frames)]
-    except ValueError as exc:
+        clip = vs.core.vsinr.Decode(str(input_path), method=method, device=_device(device))
+    except vs.Error as exc:
         raise click.ClickException(str(exc)) from None
-    _encode(media.clip_from_arrays(frames, decoded.fps), output, video_codec, crf)
+    _encode(clip, output, video_codec, crf)
     click.echo(str(output))
 
 
