@@ -33,21 +33,9 @@ def _namespace() -> Any:
         ) from None
 
 
-def stvsr(
-    clip: vs.VideoNode,
-    sscale: float = 1.0,
-    tscale: float | None = None,
-    *,
-    method: str = "",
-    fps_num: int = 0,
-    fps_den: int = 1,
-    weights: str = "",
-    device: str = "auto",
-    tile: Sequence[int] = (),
-    tile_overlap: int = -1,
-    sc: bool = True,
-    **params: Any,
-) -> vs.VideoNode:
+def stvsr(clip: vs.VideoNode, sscale: float = 1.0, tscale: float | None = None, *, method: str = "", fps_num: int = 0,
+          fps_den: int = 1, weights: str = "", device: str = "auto", tile: Sequence[int] = (), tile_overlap: int = -1,
+          sc: bool = True, **params: Any) -> vs.VideoNode:
     """Space-time super-resolution: ``sscale``× width and height, ``tscale``× frame rate (None: 1, or
     the rate ``fps_num``/``fps_den`` gives).
 
@@ -63,52 +51,25 @@ def stvsr(
                  weights=weights, device=device, tile=tile, tile_overlap=tile_overlap, sc=sc, **params)
 
 
-def interpolate(
-    clip: vs.VideoNode,
-    factor: float | None = None,
-    *,
-    method: str = "",
-    fps_num: int = 0,
-    fps_den: int = 1,
-    weights: str = "",
-    device: str = "auto",
-    tile: Sequence[int] = (),
-    tile_overlap: int = -1,
-    sc: bool = True,
-    **params: Any,
-) -> vs.VideoNode:
+def interpolate(clip: vs.VideoNode, factor: float | None = None, *, method: str = "", fps_num: int = 0, fps_den: int = 1,
+                weights: str = "", device: str = "auto", tile: Sequence[int] = (), tile_overlap: int = -1,
+                sc: bool = True, **params: Any) -> vs.VideoNode:
     """Frame interpolation at the source size: ``factor``× frame rate (None: 2, or exactly ``fps_num/fps_den``);
     source frames stay exact. Other arguments as for ``stvsr``. Same as ``core.vsinr.Interpolate``."""
     return _call("Interpolate", clip, factor=factor, method=method, fps_num=fps_num, fps_den=fps_den,
                  weights=weights, device=device, tile=tile, tile_overlap=tile_overlap, sc=sc, **params)
 
 
-def denoise(
-    clip: vs.VideoNode,
-    *,
-    method: str = "",
-    weights: str = "",
-    device: str = "auto",
-    tile: Sequence[int] = (),
-    tile_overlap: int = -1,
-    **params: Any,
-) -> vs.VideoNode:
+def denoise(clip: vs.VideoNode, *, method: str = "", weights: str = "", device: str = "auto", tile: Sequence[int] = (),
+            tile_overlap: int = -1, **params: Any) -> vs.VideoNode:
     """Restoration of noisy or JPEG-damaged video at the source size and rate (e.g. ``method="zsm",
     degradation="jpeg"``). Other arguments as for ``stvsr``. Same as ``core.vsinr.Denoise``."""
     return _call("Denoise", clip, method=method, weights=weights, device=device, tile=tile,
                  tile_overlap=tile_overlap, **params)
 
 
-def inpaint(
-    clip: vs.VideoNode,
-    mask: vs.VideoNode,
-    *,
-    method: str = "",
-    weights: str = "",
-    device: str = "auto",
-    sc: bool = True,
-    **params: Any,
-) -> vs.VideoNode:
+def inpaint(clip: vs.VideoNode, mask: vs.VideoNode, *, method: str = "", weights: str = "", device: str = "auto",
+            sc: bool = True, **params: Any) -> vs.VideoNode:
     """Fill the pixels where the GRAY ``mask`` clip (as long as ``clip``, or one frame for all) is non-zero;
     the others stay exact. Other arguments as for ``stvsr``. Same as ``core.vsinr.Inpaint``."""
     return _call("Inpaint", clip, mask, method=method, weights=weights, device=device, sc=sc, **params)
