@@ -275,3 +275,12 @@ def test_vsinr_fit_prepares_a_script_so_playback_fits_nothing(tmp_path: Path) ->
     assert len(played.stdout) == 14 * 3 * 12 * 16 * 4  # every RGBS frame
     assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in fits] == written  # nothing was fitted again
     assert sorted((tmp_path / "cache").glob("ofsiren-*")) == fits
+
+
+def test_a_cache_that_is_a_file_is_refused_when_the_filter_is_made(tmp_path: Path) -> None:
+    from conftest import error_of
+
+    taken = tmp_path / "not-a-folder"
+    taken.write_text("x")
+    message = error_of(lambda: core.vsinr.Interpolate(noise_clip(), 2, method="ofsiren", cache=str(taken), **TINY))
+    assert "is a file; give a folder" in message and taken.read_text() == "x"

@@ -196,6 +196,7 @@ def test_forged_headers_with_valid_checksums_are_refused_before_anything_is_buil
         "fps 24.5": (lambda info, arrays: info.update(fps=[24.5, 1]), "fps holds"),
         "frames 2^63": (lambda info, arrays: info.update(frames=2**63), "frames holds"),
         "fc_dim 4000": (model(fc_dim=4000), "does not fit this model"),
+        "no fc_dim": (lambda info, arrays: info["model"].pop("fc_dim"), "no field 'fc_dim'"),
         "strides 5000": (model(strides=[5000, 1, 1, 1, 1]), "does not fit this model"),
         "one embedding too many": (lambda info, arrays: info.update(frames=3), "does not fit this model"),
         "embeddings of another rank": (

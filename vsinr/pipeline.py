@@ -100,7 +100,16 @@ def _fitted(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Cal
     from vsinr import fitting
 
     chunks = Chunks(plan.timemap, engine.chunk, engine.chunk - engine.overlap)
-    store = fitting.store_for(plan.method.name, fitting.cache_dir(str(request.param("cache"))))
+    directory = fitting.cache_dir(str(request.param("cache")))
+    if directory is not None:  # found out now, not after the first fit
+        if directory.exists() and not directory.is_dir():
+            raise UsageError(f"cache={str(directory)!r} is a file; give a folder, or cache='off' to keep fits in memory")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cache={str(directory)!r} cannot be made ({exc.strerror}); give a writable folder "
+                             "or cache='off'") from None
+    store = fitting.store_for(plan.method.name, directory)
     render = fitting.renderer(plan.method.name, engine, lock, request, chunks, store, log)
     return Pipeline(chunks, render, request.device)
 

@@ -264,6 +264,8 @@ def _check_mask(mask: ClipInfo, clip: ClipInfo) -> None:
             f"the mask is {shown}, but it must be GRAY (non-zero where pixels are filled); e.g. "
             "core.std.ShufflePlanes(mask, 0, vs.GRAY) or core.std.BlankClip(clip, format=vs.GRAY8)"
         )
+    if mask.width <= 0 or mask.height <= 0:
+        raise UsageError("the mask has a variable frame size; give it the clip's size (core.resize.Point)")
     if (mask.width, mask.height) != (clip.width, clip.height):
         raise UsageError(
             f"the mask is {mask.width}x{mask.height} but the clip is {clip.width}x{clip.height}; resize the mask "

@@ -65,7 +65,7 @@ def target_parameters(size: str | float) -> float:
         target = SIZES[size] if size in SIZES else float(size)
     except ValueError:
         target = 0.0
-    if not target > 0:
+    if not 0 < target < float("inf"):
         raise ValueError(f"size={size!r} is neither one of {', '.join(SIZES)} nor a number of parameters")
     return target
 

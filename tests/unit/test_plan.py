@@ -61,6 +61,7 @@ def test_inpaint_checks_its_mask() -> None:
     assert "must be GRAY" in refusal("inpaint", mask=RGBS)
     assert "resize the mask" in refusal("inpaint", mask=tasks.ClipInfo("Gray8", 16, 24, 1, Fraction(24)))
     assert "one mask frame per clip" in refusal("inpaint", mask=tasks.ClipInfo("Gray8", 32, 24, 3, Fraction(24)))
+    assert "mask has a variable frame size" in refusal("inpaint", mask=tasks.ClipInfo("Gray8", 0, 0, 1, Fraction(24)))
 
 
 def request(**fields: object) -> EngineRequest:
@@ -96,6 +97,7 @@ def test_method_checks_run_before_anything_loads() -> None:
     assert "overlap=5 must be from 0 to chunk-1" in refusal("interpolate", method="ofsiren", chunk=5, overlap=5)
     assert "hold=2.0 is a probability" in refusal("interpolate", method="snerv", hold=2.0)
     assert "size='7M'" in refusal("inpaint", mask=gray, method="snerv", size="7M")
+    assert "size='inf'" in refusal("inpaint", mask=gray, method="snerv", size="inf")
     assert "window=1 is out of range" in refusal("stvsr", sscale=4, tscale=2, method="zsm", window=1)
     assert "leaves nothing to restore" in refusal("denoise", method="zsm", degradation="clean")
 
