@@ -8,6 +8,7 @@ a file decodes to are exactly those of the quantised model in memory at the end 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -104,6 +105,7 @@ class DecodedClip:
             config = Config.from_json(info["model"])
             if info.get("format") != FORMAT or config.size != (self.height, self.width):
                 raise ValueError(f"format {info.get('format')!r} or size {config.size} is not this clip's")
+            _check_config(config)
         except (KeyError, TypeError, ValueError) as exc:  # a header that checks out but describes no clip
             raise CodecError(f"{path}: the file's clip description is not usable ({_reason(exc)})") from None
         _check_tensors(path, config, state, self.num_frames)
@@ -131,6 +133,19 @@ def _count(value: Any, what: str, limit: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
         raise ValueError(f"{what} holds {value!r}, not a whole number from 1 to {limit}")
     return value
+
+
+def _check_config(config: Config) -> None:
+    """The model the header describes is one ``model.sized`` makes: five strides from 1 to 8, a bounded
+    width, and the working size twice the embedding's times the strides (the LL band is half-size)."""
+    stretch = math.prod(config.strides)
+    if len(config.strides) != 5 or not all(1 <= s <= 8 for s in config.strides):
+        raise ValueError(f"strides {list(config.strides)} are not five from 1 to 8")
+    if not 1 <= config.fc_dim <= 4096:
+        raise ValueError(f"fc_dim {config.fc_dim} is not from 1 to 4096")
+    if not all(1 <= e <= MAX_SIDE for e in config.embed_size) or config.padded != tuple(
+            2 * e * stretch for e in config.embed_size) or any(p < s for p, s in zip(config.padded, config.size, strict=True)):
+        raise ValueError(f"embedding {list(config.embed_size)}, strides and working size {list(config.padded)} disagree")
 
 
 def _reason(exc: BaseException) -> str:
