@@ -200,7 +200,7 @@ def test_forged_headers_with_valid_checksums_are_refused_before_anything_is_buil
         "embedding of 2^40": (model(embed_size=[2**40, 2**40]), "disagree"),
         "negative working size": (model(padded=[-8, -8]), "disagree"),
         "six strides": (model(strides=[1, 1, 1, 1, 1, 1]), "not five from 1 to 8"),
-        "strides 5000": (model(strides=[5000, 1, 1, 1, 1]), "does not fit this model"),
+        "strides 5000": (model(strides=[5000, 1, 1, 1, 1]), "not five from 1 to 8"),
         "one embedding too many": (lambda info, arrays: info.update(frames=3), "does not fit this model"),
         "embeddings of another rank": (
             lambda info, arrays: arrays.update(embeddings=np.asarray(arrays["embeddings"])[:, :1]), "does not fit"),
