@@ -48,12 +48,9 @@ def request_for(plan: Plan, device: str, half_frames: bool) -> EngineRequest:
 
 def build(plan: Plan, half_frames: bool, log: Callable[[str], None]) -> Pipeline:
     """Resolve the device, load (or reuse) the engine and lay out its work; ``log`` takes notes for the user."""
-    from vsinr import devices, inference
+    from vsinr import inference
 
-    try:
-        device = devices.resolve_device(plan.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    device = _device(plan.device)
     request = request_for(plan, device, half_frames)
     try:
         engine, lock = inference.engine_for(plan.method, request)
@@ -68,12 +65,21 @@ def open_decoded(plan: DecodePlan) -> DecodedClip:
     """The file of a ``Decode`` call opened by its codec on the resolved device."""
     from pathlib import Path
 
+    assert plan.method.codec is not None
+    device = _device(plan.device)
+    try:
+        return plan.method.codec().open(Path(plan.path), device)
+    except ValueError as exc:  # a missing, foreign or damaged file
+        raise UsageError(str(exc)) from None
+
+
+def _device(spec: str) -> str:
+    """``device=`` resolved (``UsageError`` naming the fix when it is not there)."""
     from vsinr import devices
 
-    assert plan.method.codec is not None
     try:
-        return plan.method.codec().open(Path(plan.path), devices.resolve_device(plan.device))
-    except ValueError as exc:  # a missing, foreign or damaged file; a device that is not there
+        return devices.resolve_device(spec)
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -80,7 +80,7 @@ class WindowScheduler:
         self.scene_change = scene_change
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._window_locks: dict[tuple[int, int], threading.Lock] = {}
+        self._group_locks: dict[tuple[int, int], threading.Lock] = {}
         self._cache: OrderedDict[tuple[int, int], dict[int, Output]] = OrderedDict()
 
     def sources(self, k: int) -> list[int]:
@@ -94,7 +94,7 @@ class WindowScheduler:
         g = (k - served.start) // GROUP
         key = (j, g)
         with self._lock:
-            group_lock = self._window_locks.setdefault(key, threading.Lock())
+            group_lock = self._group_locks.setdefault(key, threading.Lock())
         with group_lock:  # one computation per group at a time; other groups go on in parallel
             found = self._take(key, k)
             if found is not None:
@@ -125,7 +125,7 @@ class WindowScheduler:
                 self._cache.move_to_end(key)
             else:
                 del self._cache[key]
-                self._window_locks.pop(key, None)
+                self._group_locks.pop(key, None)
             return output
 
     def close(self) -> None:

@@ -112,7 +112,7 @@ def build[M: torch.nn.Module](make: Callable[[], M], state: Mapping[str, torch.T
         shell = make()
     check(shell.state_dict(), state, source)
     model = make()
-    load_into(model, state, source)
+    _load(model, state)
     return model
 
 
@@ -139,8 +139,13 @@ def check(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor
 
 def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Load ``state`` into ``model`` strictly (``check`` first)."""
+    check(model.state_dict(), state, source)
+    _load(model, state)
+
+
+def _load(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Load a ``check``ed ``state``, each tensor in the dtype of the model's own."""
     expected = model.state_dict()
-    check(expected, state, source)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
