@@ -44,67 +44,38 @@ def list_plugins(as_json: bool) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)) + "  " + row[4])
 
 
-def _apply(clip: Any, specs: tuple[str, ...], mask: Any = None) -> Any:
-    """``clip`` through the filters named in ``specs``; ``mask`` goes to those that take one (Inpaint)."""
-    import vapoursynth as vs
-
-    from vsinr import filterspec
-
-    namespace = getattr(vs.core, "vsinr", None)
-    if namespace is None:
-        raise click.ClickException("the vsinr VapourSynth plugin is not loaded; reinstall vsinr (make setup)")
-    used = False
-    for text in specs:
-        try:
-            call = filterspec.parse(text)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--filter") from None
-        function = getattr(namespace, call.name, None)
-        if function is None:
-            available = ", ".join(f.name for f in namespace.functions() if f.name != "Version")
-            raise click.BadParameter(f"no function {call.name!r}; available: {available}", param_hint="--filter")
-        kwargs = dict(call.kwargs)
-        if mask is not None and "mask:vnode" in function.signature and "mask" not in kwargs:
-            kwargs["mask"], used = mask, True
-        try:
-            clip = function(clip, *call.args, **kwargs)
-        except vs.Error as exc:
-            raise click.ClickException(str(exc)) from None
-        except (TypeError, ValueError) as exc:  # VapourSynth could not convert an argument to its type
-            raise click.BadParameter(f"{text}: {exc}", param_hint="--filter") from None
-    if mask is not None and not used:
-        raise click.BadParameter("none of the filters takes a mask (give e.g. --filter 'Inpaint()')", param_hint="--mask")
-    return clip
+def _graph_error(exc: Exception) -> click.ClickException:
+    """A ``GraphError`` as the CLI's error: a bad option's value, or a plain error."""
+    option = getattr(exc, "option", None)
+    return click.BadParameter(str(exc), param_hint=option) if option else click.ClickException(str(exc))
 
 
-def _open_mask(path: Path, frames: int) -> Any:
-    """A mask video or image as a binary GRAY8 clip, at most ``frames`` long: pixels whose green channel
-    (after ``media.open_source``'s conversion to RGB) is above mid-grey are filled. Binarising keeps a
-    lossily compressed mask's near-black noise out of the holes."""
+def _encode(clip: Any, output: Path, codec: str | None, crf: int, progress: str = "bar") -> None:
     import vapoursynth as vs
 
     from vsinr import media
+    from vsinr.progress import Progress
 
+    if progress != "quiet":
+        click.echo(f"{clip.width}x{clip.height}, {clip.num_frames} frames at {clip.fps} fps → {output}", err=True)
+    bar = Progress(clip.num_frames, 1, progress, label="encoding")
     try:
-        source = media.open_source(path)
-    except vs.Error as exc:
-        raise click.ClickException(f"cannot open the mask {path}: {exc}") from None
-    gray = vs.core.std.ShufflePlanes(source, 1, vs.GRAY)  # (masks are grey, so any plane; G carries most luma)
-    mask = vs.core.std.Expr(gray, "x 0.5 > 255 0 ?", format=vs.GRAY8)
-    return mask[: min(frames, mask.num_frames)] if mask.num_frames > 1 else mask
+        media.encode(clip, output, codec=codec, crf=crf, progress=bar.advance)
+    except (vs.Error, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
 
 
-def _encode(clip: Any, output: Path, codec: str | None, crf: int) -> None:
-    import vapoursynth as vs
+def _segments_option(value: str | None) -> str | int | float | None:
+    from vsinr import segments
 
-    from vsinr import media
-
-    click.echo(f"{clip.width}x{clip.height}, {clip.num_frames} frames at {clip.fps} fps → {output}", err=True)
-    with click.progressbar(length=clip.num_frames, label="encoding", file=sys.stderr) as bar:
-        try:
-            media.encode(clip, output, codec=codec, crf=crf, progress=bar.update)
-        except (vs.Error, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
+    if value is None:
+        return None
+    try:
+        return segments.parse_spec(value)
+    except segments.SegmentError as exc:
+        raise click.BadParameter(str(exc), param_hint="--segments") from None
 
 
 @cli.command()
@@ -116,22 +87,68 @@ def _encode(clip: Any, output: Path, codec: str | None, crf: int) -> None:
 @click.option("--crf", default=16, show_default=True, type=click.IntRange(0, 51))
 @click.option("--mask", "mask_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A mask video or image (white where pixels are filled) for the filters that take one, e.g. Inpaint.")
+@click.option("--scene-threshold", default=0.1, show_default=True, type=click.FloatRange(0, 1),
+              help="Mark a scene cut where the mean luma change between two frames exceeds this (0: no marks); "
+                   "temporal filters never blend across a cut.")
+@click.option("--segments", "segments_spec", metavar="auto|N|SECONDSs",
+              help="Render in segments, with borders at scene cuts where there are some: auto, a count, or a "
+                   "length such as 60s. Implied by --jobs and --ray. A stopped run resumes.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes rendering segments on this machine (with --ray: CPUs of a new local cluster).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Render segments as Ray tasks: on the cluster at ADDRESS (auto: the one this machine belongs to), "
+                   "or on a new local one without an address. Needs pip install 'vsinr[ray]'.")
+@click.option("--retries", default=2, show_default=True, type=click.IntRange(min=0),
+              help="Times a segment is rendered again when its worker dies.")
+@click.option("--fit-first", is_flag=True,
+              help="Fitted methods (ofsiren, snerv): fit every chunk in a stage of its own before rendering.")
+@click.option("--keep-segments", is_flag=True, help="Keep the segment files and the manifest after joining.")
+@click.option("--progress", "progress_mode", type=click.Choice(["bar", "json"]), default="bar", show_default=True,
+              help="A bar on stderr, or one JSON object per line on stderr (for programs driving vsinr).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no notes on stderr.")
 def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | None, codec: str | None, crf: int,
-        mask_path: Path | None) -> None:
-    """Decode INPUT, apply the filters, encode to OUTPUT."""
-    import vapoursynth as vs
+        mask_path: Path | None, scene_threshold: float = 0.1, segments_spec: str | None = None, jobs: int = 1,
+        ray_address: str | None = None, retries: int = 2, fit_first: bool = False, keep_segments: bool = False,
+        progress_mode: str = "bar", quiet: bool = False) -> None:
+    """Decode INPUT, apply the filters, encode to OUTPUT; in segments, in parallel and resumably on request."""
+    from vsinr import graph
 
-    from vsinr import media
+    mode = "quiet" if quiet else progress_mode
+    job = graph.Job(str(input_path.resolve()), filters, frames, str(mask_path.resolve()) if mask_path else None,
+                    scene_threshold, codec, crf)
+    spec = _segments_option(segments_spec)
+    if spec is None and (jobs > 1 or ray_address is not None or fit_first):
+        spec = "auto"
+    if spec is None:
+        try:
+            clip = graph.build(job)
+        except graph.GraphError as exc:
+            raise _graph_error(exc) from None
+        _encode(clip, output, codec, crf, mode)
+    else:
+        _run_segmented(job, output, spec, jobs, ray_address, retries, fit_first, keep_segments, mode)
+    click.echo(str(output))
+
+
+def _run_segmented(job: Any, output: Path, spec: str | int | float, jobs: int, ray_address: str | None, retries: int,
+                   fit_first: bool, keep: bool, mode: str) -> None:
+    from vsinr import graph, media, segmented
 
     try:
-        clip = media.open_source(input_path)
-    except vs.Error as exc:
-        raise click.ClickException(f"cannot open {input_path}: {exc}") from None
-    if frames:
-        clip = clip[: min(frames, clip.num_frames)]
-    mask = _open_mask(mask_path, clip.num_frames) if mask_path else None
-    _encode(_apply(clip, filters, mask), output, codec, crf)
-    click.echo(str(output))
+        media.check_encoder(output, job.codec)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    settings = segmented.Settings(spec, jobs, ray_address, retries, fit_first, keep)
+    note = (lambda text: None) if mode == "quiet" else (lambda text: click.echo(text, err=True))
+    try:
+        summary = segmented.run(job, output, settings, mode, note)
+    except graph.GraphError as exc:
+        raise _graph_error(exc) from None
+    except segmented.RunError as exc:
+        raise click.ClickException(str(exc)) from None
+    note(f"{summary.frames} frames in {summary.segments} segments ({summary.rendered} rendered, {summary.skipped} "
+         f"done before, {summary.retried} retried) in {summary.seconds:.1f} s "
+         f"({', '.join(f'{k} {v:.1f} s' for k, v in summary.stages.items())})")
 
 
 def crop_size(crop: str | None) -> tuple[int, int] | None:

@@ -69,6 +69,24 @@ class FitStore:
         """Where a fit in progress keeps its checkpoint (None without a folder)."""
         return None if self.directory is None else self.directory / f"{self.method}-{key[:40]}.fitting.safetensors"
 
+    @contextlib.contextmanager
+    def exclusive(self, key: str) -> Iterator[None]:
+        """Hold the piece's lock file in the cache folder while fitting it, so that processes sharing
+        the folder (the workers of a segmented run, on this machine or on several) fit it once: a
+        second one waits, then finds the fit on disk. The empty lock files stay (removing one while
+        another process waits on it would let a third fit at the same time)."""
+        if self.directory is None:
+            yield
+            return
+        import fcntl
+
+        with open(self.directory / f"{self.method}-{key[:40]}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def get(self, key: str, log: Callable[[str], None]) -> Fitted | None:
         with self._lock:
             if key in self._memory:
@@ -209,8 +227,8 @@ def renderer(
         found = store.get(key, log)
         if found is not None:
             return found
-        with _fitting(key):
-            found = store.get(key, log)  # fitted by another request while this one waited
+        with _fitting(key), store.exclusive(key):
+            found = store.get(key, log)  # fitted by another request (or process) while this one waited
             if found is None:
                 label = f"{method}: fitting frames {piece.start}-{piece.stop - 1}"
                 log(f"{label} ({len(piece)} frames, {images.shape[-1]}x{images.shape[-2]})")

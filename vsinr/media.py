@@ -16,8 +16,8 @@ import numpy as np
 import vapoursynth as vs
 
 from vsinr.files import atomic_path
+from vsinr.remux import CONTAINERS
 
-CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".webm": "webm", ".avi": "avi", ".y4m": "yuv4mpegpipe"}
 _MATRIX_NAMES = {1: "709", 5: "470bg", 6: "170m", 9: "2020ncl"}
 
 
@@ -56,16 +56,7 @@ def encode(
     rawvideo for ``.y4m``, which holds uncompressed frames only)."""
     import av
 
-    container_format = CONTAINERS.get(target.suffix.lower())
-    if container_format is None:
-        raise ValueError(f"unknown container {target.suffix!r}; use one of {', '.join(CONTAINERS)}")
-    raw_only = container_format == "yuv4mpegpipe"
-    codec = codec or ("rawvideo" if raw_only else "libx264")
-    if raw_only and codec != "rawvideo":
-        raise ValueError(f"a .y4m file holds uncompressed frames only, not {codec}; leave the codec unset "
-                         "(or give rawvideo), or write .mkv/.mp4 to compress")
-    if codec not in av.codecs_available:
-        raise ValueError(f"unknown encoder {codec!r}; try libx264, libx265, libsvtav1, libvpx-vp9 or ffv1")
+    container_format, codec = check_encoder(target, codec)
     if clip.fps == 0:
         raise ValueError("the clip has a variable frame rate; give it one with core.std.AssumeFPS")
     yuv = to_yuv(clip, matrix)
@@ -95,6 +86,24 @@ def encode(
                     progress(1)
             for packet in stream.encode():
                 container.mux(packet)
+
+
+def check_encoder(target: Path, codec: str | None) -> tuple[str, str]:
+    """The muxer and the encoder that write ``target`` (``codec`` None: the default for its suffix), or a
+    ``ValueError`` saying what to give instead."""
+    import av
+
+    container_format = CONTAINERS.get(target.suffix.lower())
+    if container_format is None:
+        raise ValueError(f"unknown container {target.suffix!r}; use one of {', '.join(CONTAINERS)}")
+    raw_only = container_format == "yuv4mpegpipe"
+    codec = codec or ("rawvideo" if raw_only else "libx264")
+    if raw_only and codec != "rawvideo":
+        raise ValueError(f"a .y4m file holds uncompressed frames only, not {codec}; leave the codec unset "
+                         "(or give rawvideo), or write .mkv/.mp4 to compress")
+    if codec not in av.codecs_available:
+        raise ValueError(f"unknown encoder {codec!r}; try libx264, libx265, libsvtav1, libvpx-vp9 or ffv1")
+    return container_format, codec
 
 
 def run_script(script: Path, args: dict[str, str] | None = None) -> dict[str, Any]:

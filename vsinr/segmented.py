@@ -1,0 +1,453 @@
+"""Segmented runs: the output timeline split into segments (``vsinr.segments``), rendered by worker
+processes on this machine or by Ray tasks on a cluster, recorded in a manifest, joined by remuxing.
+
+Every worker builds the run's graph from its ``Job`` once and renders the segments it is given; a
+segment's file is written beside its final name and renamed, its digest goes to the manifest, and a
+rerun of the same command renders only what is missing. A worker that dies has its segments handed to
+a new one (``retries`` times); the output is written only once every segment is there and checked.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import logging
+import multiprocessing
+import os
+import queue as queues
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vsinr import remux
+from vsinr.graph import GraphError, Job
+from vsinr.progress import Progress
+from vsinr.segments import Manifest, Segment, SegmentError, cut_borders, file_digest, run_key, split, target_length
+
+
+class RunError(RuntimeError):
+    """A segmented run that could not finish (workers that keep dying, an unreachable cluster, a
+    changed input); what was finished stays in the manifest for the next run."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a run is split and where its segments render."""
+
+    segments: str | int | float = "auto"
+    jobs: int = 1
+    ray: str | None = None  # a cluster address, "" to start one on this machine; None: no Ray
+    retries: int = 2
+    fit_first: bool = False
+    keep: bool = False
+    device: str = "auto"  # the device the filters use: Ray tasks ask for a GPU when it is CUDA
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    segments: int
+    rendered: int
+    skipped: int
+    frames: int
+    seconds: float
+    retried: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the main process learns from the graph: the output's length and rate, the source's."""
+
+    frames: int
+    fps: Fraction
+    source_frames: int
+    source_fps: Fraction
+
+
+def layout(job: Job) -> Layout:
+    """Build the graph once here, so that errors in the filters are found before any worker starts."""
+    import vapoursynth as vs
+
+    from vsinr import graph
+
+    clip = graph.build(job)
+    source = graph.source(job)
+    if clip.fps == 0 or source.fps == 0:
+        raise GraphError("a segmented run needs a constant frame rate in and out; give the clip one with AssumeFPS")
+    vs.core.clear_cache()
+    return Layout(clip.num_frames, Fraction(clip.fps.numerator, clip.fps.denominator), source.num_frames,
+                  Fraction(source.fps.numerator, source.fps.denominator))
+
+
+def run(job: Job, output: Path, settings: Settings, progress_mode: str = "bar",
+        note: Callable[[str], None] | None = None) -> Summary:
+    """Render ``job`` to ``output`` in segments; see the module's docstring."""
+    from vsinr import __version__, plugins
+
+    started = time.monotonic()
+    say = note or (lambda text: None)
+    shape = layout(job)
+    if shape.frames == 0:
+        raise GraphError("the filters give no frames")
+    description = {"job": job.describe(), "suffix": output.suffix.lower(), "segments": settings.segments,
+                   "vsinr": __version__, "plugins": {p.name: p.version for p in plugins.plugins()}}
+    key = run_key(description)
+    folder = Manifest.folder_for(output)
+    manifest = Manifest.load(folder, key)
+    if manifest is None:
+        if (folder / "manifest.json").exists():
+            say(f"{folder}: left by a run of other filters or input; starting over")
+        shutil.rmtree(folder, ignore_errors=True)
+        manifest = _plan(job, shape, settings, folder, key, output.suffix.lower(), progress_mode)
+    stages: dict[str, float] = {"plan": time.monotonic() - started}
+    finished = manifest.verified()
+    todo = [s for s in manifest.segments if s.index not in manifest.finished]
+    if finished:
+        say(f"resuming: {len(finished)} of {len(manifest.segments)} segments are done, {len(todo)} to render")
+    mark = time.monotonic()
+    executor = _executor(job, shape, settings)
+    stages["start"] = time.monotonic() - mark
+    retried = 0
+    try:
+        if settings.fit_first and todo:
+            mark = time.monotonic()
+            bar = Progress(sum(s.frames for s in todo), len(todo), progress_mode, label="fitting")
+            try:
+                retried += executor.run(todo, manifest, bar, encode=False)
+            finally:
+                bar.close()
+            stages["fit"] = time.monotonic() - mark
+        mark = time.monotonic()
+        bar = Progress(shape.frames, len(manifest.segments), progress_mode)
+        try:
+            for segment in finished:
+                bar.skip(segment.frames)
+            retried += executor.run(todo, manifest, bar, encode=True)
+        finally:
+            bar.close()
+        stages["render"] = time.monotonic() - mark
+    finally:
+        executor.close()
+    mark = time.monotonic()
+    _join(manifest, output, shape.fps)
+    stages["join"] = time.monotonic() - mark
+    if not settings.keep:
+        manifest.remove()
+    return Summary(len(manifest.segments), len(todo), len(finished), shape.frames, time.monotonic() - started, retried,
+                   stages)
+
+
+def _plan(job: Job, shape: Layout, settings: Settings, folder: Path, key: str, suffix: str,
+          progress_mode: str) -> Manifest:
+    """Find the scene cuts, split the timeline, and write a new manifest."""
+    from vsinr import graph, scenes
+
+    source_cuts: list[int] = []
+    if job.scene_threshold > 0:
+        bar = Progress(shape.source_frames, 1, progress_mode, label="scene cuts")
+        try:
+            source_cuts = scenes.cuts(graph.source(job), job.scene_threshold, bar.advance)
+        finally:
+            bar.close()
+    cuts = cut_borders(source_cuts, shape.fps / shape.source_fps, shape.frames)
+    workers = max(1, settings.jobs)
+    length = target_length(settings.segments, shape.frames, shape.fps, workers)
+    manifest = Manifest(folder, key, suffix, split(shape.frames, length, cuts), cuts)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest.save()
+    return manifest
+
+
+def _join(manifest: Manifest, output: Path, fps: Fraction) -> None:
+    """Check every segment against its digest and join them into ``output``."""
+    missing = [s.index for s in manifest.segments if s.index not in manifest.finished]
+    if missing:
+        raise RunError(f"segments {missing} are not finished")
+    for segment in manifest.segments:
+        path = manifest.path(segment)
+        if not path.is_file() or file_digest(path) != manifest.finished[segment.index]:
+            manifest.finished.pop(segment.index, None)
+            manifest.save()
+            raise RunError(f"segment file {path} changed on disk after it was rendered; run the same command again "
+                           "to render it anew")
+    try:
+        remux.join([(manifest.path(s), s.frames) for s in manifest.segments], output, fps)
+    except remux.JoinError as exc:
+        raise RunError(f"cannot join the segments: {exc}") from None
+
+
+# --- the worker side: any process that renders segments --------------------------------------------
+
+_built: dict[Job, Any] = {}
+
+
+def _graph(job: Job) -> Any:
+    """The job's clip, built once per process (a worker keeps its loaded models between segments)."""
+    from vsinr import graph
+
+    if job not in _built:
+        _built.clear()
+        _built[job] = graph.build(job)
+    return _built[job]
+
+
+def render(job: Job, shape: Layout, segment: Segment, path: str, encode: bool,
+           report: Callable[[int], None] | None = None) -> str:
+    """Render ``segment`` of ``job`` to ``path`` (or, without ``encode``, only request its frames, so
+    that the fits it needs are made); returns the file's SHA-256 ("" without ``encode``)."""
+    import vapoursynth as vs
+
+    from vsinr import media
+
+    clip = _graph(job)
+    fps = Fraction(clip.fps.numerator, clip.fps.denominator) if clip.fps else Fraction(0)
+    if (clip.num_frames, fps) != (shape.frames, shape.fps):
+        raise RunError(f"on this worker the filters give {clip.num_frames} frames at {fps} fps, not {shape.frames} at "
+                       f"{shape.fps}: the input differs from the one the run was planned on (is it shared?)")
+    part = clip[segment.start : segment.stop]
+    try:
+        if not encode:
+            for frame in part.frames(close=True):
+                del frame
+                if report:
+                    report(1)
+            return ""
+        media.encode(part, Path(path), codec=job.codec, crf=job.crf, progress=report)
+    except (vs.Error, ValueError) as exc:  # a frame the filters refused; an encoder the container refused
+        raise GraphError(f"segment {segment.index} (frames {segment.start}-{segment.stop - 1}): {exc}") from None
+    return file_digest(Path(path))
+
+
+_reports: Any = None
+
+
+def _start_worker(reports: Any, threads: int) -> None:
+    """Initialise a local worker process: its queue of progress reports and its share of the cores."""
+    global _reports
+    _reports = reports
+    import torch
+    import vapoursynth as vs
+
+    torch.set_num_threads(threads)
+    vs.core.num_threads = threads
+
+
+def _local_task(job: Job, shape: Layout, segment: Segment, path: str, encode: bool) -> str:
+    return render(job, shape, segment, path, encode, lambda n: _reports.put((segment.index, n)))
+
+
+def _ray_task(job: Job, shape: Layout, segment: Segment, path: str, encode: bool, reports: Any) -> str:
+    """A Ray task: render one segment on whatever node Ray chose, reporting frames in batches."""
+    import torch
+    import vapoursynth as vs
+
+    threads = max(1, int(os.environ.get("OMP_NUM_THREADS") or 1))
+    torch.set_num_threads(threads)
+    vs.core.num_threads = threads
+    pending = [0, time.monotonic()]
+
+    def report(n: int) -> None:
+        pending[0] += n
+        if time.monotonic() - pending[1] > 0.25:
+            reports.put((segment.index, pending[0]))
+            pending[:] = [0, time.monotonic()]
+
+    digest = render(job, shape, segment, path, encode, report)
+    if pending[0]:
+        reports.put((segment.index, pending[0]))
+    return digest
+
+
+# --- executors: where segments render ---------------------------------------------------------------
+
+
+class _Executor:
+    """Renders a list of segments, recording each finished one in the manifest; returns retries."""
+
+    def run(self, todo: list[Segment], manifest: Manifest, bar: Progress, encode: bool) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _executor(job: Job, shape: Layout, settings: Settings) -> _Executor:
+    if settings.ray is not None:
+        return _RayExecutor(job, shape, settings)
+    if settings.jobs > 1:
+        return _PoolExecutor(job, shape, settings)
+    return _InlineExecutor(job, shape)
+
+
+def _finish(manifest: Manifest, segment: Segment, digest: str, encode: bool) -> None:
+    if encode:
+        manifest.finished[segment.index] = digest
+        manifest.save()
+
+
+class _InlineExecutor(_Executor):
+    """Segments one after another in this process."""
+
+    def __init__(self, job: Job, shape: Layout):
+        self.job, self.shape = job, shape
+
+    def run(self, todo: list[Segment], manifest: Manifest, bar: Progress, encode: bool) -> int:
+        for segment in todo:
+            before = bar.frames
+            digest = render(self.job, self.shape, segment, str(manifest.path(segment)), encode, bar.advance)
+            _finish(manifest, segment, digest, encode)
+            bar.segment_done(bar.frames - before, segment.frames)
+        return 0
+
+
+class _PoolExecutor(_Executor):
+    """Segments in ``jobs`` worker processes on this machine (started fresh, not forked: a forked
+    VapourSynth core or torch thread pool is not safe to use)."""
+
+    def __init__(self, job: Job, shape: Layout, settings: Settings):
+        self.job, self.shape, self.settings = job, shape, settings
+        self.context = multiprocessing.get_context("spawn")
+        self.threads = max(1, (os.cpu_count() or 1) // settings.jobs)
+
+    def run(self, todo: list[Segment], manifest: Manifest, bar: Progress, encode: bool) -> int:
+        pending = list(todo)
+        deaths = 0
+        while pending:
+            reports = self.context.Queue()
+            done_frames: dict[int, int] = {}
+            pool = futures.ProcessPoolExecutor(min(self.settings.jobs, len(pending)), mp_context=self.context,
+                                               initializer=_start_worker, initargs=(reports, self.threads))
+            broken = None
+            try:
+                submitted = {pool.submit(_local_task, self.job, self.shape, s, str(manifest.path(s)), encode): s
+                             for s in pending}
+                waiting = set(submitted)
+                while waiting:
+                    finished, waiting = futures.wait(waiting, timeout=0.2, return_when=futures.FIRST_COMPLETED)
+                    _drain(reports, done_frames, bar)
+                    for future in finished:
+                        segment = submitted[future]
+                        try:
+                            digest = future.result()
+                        except futures.process.BrokenProcessPool as exc:
+                            broken = exc
+                            continue
+                        _drain(reports, done_frames, bar)
+                        _finish(manifest, segment, digest, encode)
+                        bar.segment_done(done_frames.pop(segment.index, 0), segment.frames)
+                        pending.remove(segment)
+            except BaseException:
+                _stop(pool)  # an error or Ctrl-C: the other workers' segments are not waited for
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+                reports.close()
+            if broken is None:
+                break
+            for frames in done_frames.values():
+                bar.retract(frames)
+            deaths += 1
+            if deaths > self.settings.retries:
+                raise RunError(f"a worker process died {deaths} times (killed, or out of memory); {len(pending)} "
+                               "segments are left: run the same command again to resume")
+            bar.note(f"a worker process died; rendering its {len(pending)} unfinished segments again")
+        return deaths
+
+
+def _stop(pool: futures.ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes (the executor has no public way to stop running tasks)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+
+
+def _drain(reports: Any, done_frames: dict[int, int], bar: Progress) -> None:
+    """Count the frames workers reported since the last call."""
+    while True:
+        try:
+            index, frames = reports.get_nowait()
+        except (queues.Empty, EOFError, OSError):
+            return
+        done_frames[index] = done_frames.get(index, 0) + frames
+        bar.advance(frames)
+
+
+class _RayExecutor(_Executor):
+    """Segments as Ray tasks: each asks for a GPU when the device is CUDA, and is retried by Ray when
+    its worker dies."""
+
+    def __init__(self, job: Job, shape: Layout, settings: Settings):
+        try:
+            import ray
+        except ImportError:
+            raise RunError("--ray needs Ray: pip install 'vsinr[ray]'") from None
+        self.ray, self.job, self.shape, self.settings = ray, job, shape, settings
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            try:
+                if settings.ray:
+                    ray.init(address=settings.ray, log_to_driver=False, logging_level=logging.ERROR)
+                else:
+                    ray.init(num_cpus=max(1, settings.jobs) if settings.jobs > 1 else None, log_to_driver=False,
+                             logging_level=logging.ERROR, include_dashboard=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RunError(f"cannot reach the Ray cluster at {settings.ray or 'a new local one'}: {exc}; start one "
+                               "with `ray start --head`, or leave --ray out") from None
+        cuda = settings.device.startswith("cuda") or (settings.device == "auto" and _cluster_has_gpus(ray))
+        self.task = ray.remote(_ray_task).options(num_cpus=1, num_gpus=1 if cuda else 0, max_retries=settings.retries)
+
+    def run(self, todo: list[Segment], manifest: Manifest, bar: Progress, encode: bool) -> int:
+        from ray.util.queue import Queue
+
+        ray = self.ray
+        reports = Queue()
+        done_frames: dict[int, int] = {}
+        refs = {self.task.remote(self.job, self.shape, s, str(manifest.path(s).resolve()), encode, reports): s
+                for s in todo}
+        waiting = list(refs)
+        try:
+            while waiting:
+                ready, waiting = ray.wait(waiting, num_returns=1, timeout=0.2)
+                _drain_ray(reports, done_frames, bar)
+                for ref in ready:
+                    segment = refs[ref]
+                    try:
+                        digest = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = exc.cause if isinstance(exc.cause, Exception) else exc
+                        if isinstance(cause, GraphError | RunError | SegmentError | OSError):
+                            raise cause from None
+                        raise RunError(f"segment {segment.index} failed on the cluster: {cause}") from None
+                    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+                        raise RunError(f"segment {segment.index}: its worker died {self.settings.retries + 1} times "
+                                       f"({type(exc).__name__}); run the same command again to resume") from None
+                    _drain_ray(reports, done_frames, bar)
+                    _finish(manifest, segment, digest, encode)
+                    bar.segment_done(done_frames.pop(segment.index, 0), segment.frames)
+        finally:
+            for ref in waiting:
+                ray.cancel(ref, force=True)
+            reports.shutdown(force=True)
+        return 0
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def _drain_ray(reports: Any, done_frames: dict[int, int], bar: Progress) -> None:
+    try:
+        items: Iterable[tuple[int, int]] = reports.get_nowait_batch(reports.qsize())
+    except Exception:  # the queue's actor is gone (the run is ending)
+        return
+    for index, frames in items:
+        done_frames[index] = done_frames.get(index, 0) + frames
+        bar.advance(frames)
+
+
+def _cluster_has_gpus(ray: Any) -> bool:
+    return float(ray.cluster_resources().get("GPU", 0)) > 0
