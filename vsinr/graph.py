@@ -62,7 +62,25 @@ def source(job: Job) -> vs.VideoNode:
         clip = media.open_source(Path(job.input))
     except vs.Error as exc:
         raise GraphError(f"cannot open {job.input}: {exc}") from None
+    declared = declared_frames(Path(job.input))
+    if declared > clip.num_frames and (job.frames is None or job.frames > clip.num_frames):
+        raise GraphError(f"{job.input}: its header says {declared} frames but only {clip.num_frames} can be decoded "
+                         f"(a truncated or damaged file); give --frames {clip.num_frames} to use those")
     return clip[: min(job.frames, clip.num_frames)] if job.frames else clip
+
+
+def declared_frames(path: Path) -> int:
+    """The frame count an MP4/MOV file's header states, 0 for other files: Matroska and y4m state none,
+    and AVI counts the hidden frames of VP8/VP9 (an AVI said to hold 300 frames shows 295)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if "mp4" not in container.format.name.split(","):
+                return 0
+            return int(container.streams.video[0].frames or 0)
+    except (av.FFmpegError, IndexError):
+        return 0
 
 
 def build(job: Job) -> vs.VideoNode:

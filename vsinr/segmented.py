@@ -388,6 +388,7 @@ class _RayExecutor(_Executor):
         self.ray, self.job, self.shape, self.settings = ray, job, shape, settings
         self.started_here = not ray.is_initialized()
         if self.started_here:
+            _check_reachable(settings.ray)
             try:
                 if settings.ray:
                     ray.init(address=settings.ray, log_to_driver=False, logging_level=logging.ERROR)
@@ -447,6 +448,22 @@ def _drain_ray(reports: Any, done_frames: dict[int, int], bar: Progress) -> None
     for index, frames in items:
         done_frames[index] = done_frames.get(index, 0) + frames
         bar.advance(frames)
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse a cluster address (``host:port`` or ``ray://host:port``) that does not answer within
+    ``timeout`` seconds: Ray itself would retry for minutes."""
+    import re
+    import socket
+
+    match = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)", address or "")
+    if match is None:  # "auto", or a new local cluster
+        return
+    try:
+        socket.create_connection((match.group(1), int(match.group(2))), timeout=timeout).close()
+    except OSError as exc:
+        raise RunError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start one with "
+                       "`ray start --head` and give the address it prints, or leave --ray out") from None
 
 
 def _cluster_has_gpus(ray: Any) -> bool:

@@ -88,16 +88,17 @@ def split(num_frames: int, length: float, cuts: list[int] | tuple[int, ...] = ()
     segment per scene.
     """
     ordered = sorted(c for c in set(cuts) if 0 < c < num_frames)
-    borders, start = [0], 0
+    borders, start, position = [0], 0, 0.0  # position: where the last border ideally was (no rounding drift)
     while start < num_frames:
-        ideal = start + length
-        near = [c for c in ordered if start + length / 2 <= c <= start + 1.5 * length and c > start]
+        ideal = position + length
+        near = [c for c in ordered if position + length / 2 <= c <= position + 1.5 * length and c > start]
         if near:
             end = min(near, key=lambda c: (abs(c - ideal), c))
-        elif num_frames - start <= 1.5 * length:
+            position = float(end)
+        elif num_frames - position <= 1.5 * length:
             end = num_frames
         else:
-            end = max(start + 1, round(ideal))
+            end, position = max(start + 1, round(ideal)), ideal
         borders.append(end)
         start = end
     return [Segment(i, a, b) for i, (a, b) in enumerate(zip(borders, borders[1:], strict=False))]
