@@ -218,3 +218,35 @@ def test_faults_are_one_line_errors(media: dict[str, Path], tmp_path: Path) -> N
     short = run(["vsinr", "run", str(cut), "-o", str(tmp_path / "o.mkv"), "--segments", "2"])
     assert short.returncode == 1 and "its header says 30 frames but only" in short.stderr.decode()
     assert not (tmp_path / "o.mkv").exists() and b"Traceback" not in short.stderr
+
+
+def test_fitted_chunks_are_fitted_once_across_workers_and_can_be_fitted_first(media: dict[str, Path],
+                                                                               tmp_path: Path) -> None:
+    fitted = "Interpolate(2, method='ofsiren', cache='{}', steps=10, chunk=8)"
+
+    def fits(result: subprocess.CompletedProcess[bytes]) -> list[tuple[str, str]]:
+        assert result.returncode == 0, result.stderr.decode()
+        records = [json.loads(line) for line in result.stderr.decode().splitlines() if line.startswith("{")]
+        stage, found = "", []
+        for record in records:
+            if record["event"] == "done":
+                stage = record["stage"]  # what follows belongs to the next stage
+            elif record["event"] == "log" and "fitting frames" in record["text"] and ": step " not in record["text"]:
+                found.append((stage, record["text"].split("fitting frames ")[1].split()[0]))
+        return found
+
+    single = tmp_path / "single.mkv"
+    assert run(["vsinr", "run", str(media["clip"]), "-o", str(single), "--codec", "ffv1", "--frames", "16", "-q",
+                "--filter", fitted.format(tmp_path / "cache0")]).returncode == 0
+    cache = tmp_path / "cache1"
+    out = tmp_path / "out.mkv"
+    spread = fits(run(["vsinr", "run", str(media["clip"]), "-o", str(out), "--codec", "ffv1", "--frames", "16",
+                       "--jobs", "2", "--segments", "4", "--progress", "json", "--filter", fitted.format(cache)]))
+    pieces = [piece for _, piece in spread]
+    assert len(pieces) == len(set(pieces)) == len(list(cache.glob("*.safetensors"))) >= 3  # chunks 0-7, 5-12, 8-15
+    _same_frames = _decoded(single)[1], _decoded(out)[1]
+    assert all(np.array_equal(a, b) for a, b in zip(*_same_frames, strict=True))
+    first = fits(run(["vsinr", "run", str(media["clip"]), "-o", str(tmp_path / "first.mkv"), "--codec", "ffv1",
+                      "--frames", "16", "--jobs", "2", "--fit-first", "--progress", "json",
+                      "--filter", fitted.format(tmp_path / "cache2")]))
+    assert sorted(p for _, p in first) == sorted(pieces) and {stage for stage, _ in first} == {"scene cuts"}

@@ -119,6 +119,7 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
     spec = _segments_option(segments_spec)
     if spec is None and (jobs > 1 or ray_address is not None or fit_first):
         spec = "auto"
+    graph.forward_log(mode)
     if spec is None:
         try:
             clip = graph.build(job)

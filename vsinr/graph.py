@@ -56,6 +56,35 @@ def _paths(specs: tuple[str, ...]) -> list[str]:
     return found
 
 
+_forwarding: list[object] = []
+
+
+def forward_log(mode: str) -> None:
+    """Show this process's VapourSynth messages on stderr: warnings and worse, and the notes of vsinr's
+    own filters ("Interpolate: ofsiren: fitting frames 0-7"); as plain lines (``mode`` "bar"), JSON
+    objects (``"json"``: ``{"event": "log", "level": "information", "text": ...}``) or not at all."""
+    import json
+    import sys
+
+    from vsinr.tasks import FUNCTIONS
+
+    if mode == "quiet" or _forwarding:
+        return
+    ours = tuple(f"{function.name}: " for function in FUNCTIONS.values()) + ("Decode: ",)
+
+    def handler(level: vs.MessageType, message: str) -> None:
+        if level < vs.MESSAGE_TYPE_WARNING and not message.startswith(ours):
+            return
+        if mode == "json":
+            name = vs.MessageType(level).name.removeprefix("MESSAGE_TYPE_").lower()
+            sys.stderr.write(json.dumps({"event": "log", "level": name, "text": message}) + "\n")
+        else:
+            sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+    _forwarding.append(vs.core.add_log_handler(handler))
+
+
 def source(job: Job) -> vs.VideoNode:
     """The input as RGBS, cut to ``job.frames``, before the scene marks."""
     try:

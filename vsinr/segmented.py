@@ -110,7 +110,7 @@ def run(job: Job, output: Path, settings: Settings, progress_mode: str = "bar",
     if finished:
         say(f"resuming: {len(finished)} of {len(manifest.segments)} segments are done, {len(todo)} to render")
     mark = time.monotonic()
-    executor = _executor(job, shape, settings)
+    executor = _executor(job, shape, settings, progress_mode)
     stages["start"] = time.monotonic() - mark
     retried = 0
     try:
@@ -226,13 +226,17 @@ def render(job: Job, shape: Layout, segment: Segment, path: str, encode: bool,
 _reports: Any = None
 
 
-def _start_worker(reports: Any, threads: int) -> None:
-    """Initialise a local worker process: its queue of progress reports and its share of the cores."""
+def _start_worker(reports: Any, threads: int, mode: str) -> None:
+    """Initialise a local worker process: its queue of progress reports, its share of the cores, its
+    messages on stderr."""
     global _reports
     _reports = reports
     import torch
     import vapoursynth as vs
 
+    from vsinr import graph
+
+    graph.forward_log(mode)
     torch.set_num_threads(threads)
     vs.core.num_threads = threads
 
@@ -276,11 +280,11 @@ class _Executor:
         pass
 
 
-def _executor(job: Job, shape: Layout, settings: Settings) -> _Executor:
+def _executor(job: Job, shape: Layout, settings: Settings, mode: str) -> _Executor:
     if settings.ray is not None:
         return _RayExecutor(job, shape, settings)
     if settings.jobs > 1:
-        return _PoolExecutor(job, shape, settings)
+        return _PoolExecutor(job, shape, settings, mode)
     return _InlineExecutor(job, shape)
 
 
@@ -307,48 +311,50 @@ class _InlineExecutor(_Executor):
 
 class _PoolExecutor(_Executor):
     """Segments in ``jobs`` worker processes on this machine (started fresh, not forked: a forked
-    VapourSynth core or torch thread pool is not safe to use)."""
+    VapourSynth core or torch thread pool is not safe to use). The workers, with their loaded models,
+    serve every stage; a pool whose worker died is replaced."""
 
-    def __init__(self, job: Job, shape: Layout, settings: Settings):
-        self.job, self.shape, self.settings = job, shape, settings
+    def __init__(self, job: Job, shape: Layout, settings: Settings, mode: str):
+        self.job, self.shape, self.settings, self.mode = job, shape, settings, mode
         self.context = multiprocessing.get_context("spawn")
         self.threads = max(1, (os.cpu_count() or 1) // settings.jobs)
+        self.reports = self.context.Queue()
+        self.pool: futures.ProcessPoolExecutor | None = None
 
     def run(self, todo: list[Segment], manifest: Manifest, bar: Progress, encode: bool) -> int:
         pending = list(todo)
         deaths = 0
         while pending:
-            reports = self.context.Queue()
+            if self.pool is None:
+                self.pool = futures.ProcessPoolExecutor(self.settings.jobs, mp_context=self.context,
+                                                        initializer=_start_worker,
+                                                        initargs=(self.reports, self.threads, self.mode))
             done_frames: dict[int, int] = {}
-            pool = futures.ProcessPoolExecutor(min(self.settings.jobs, len(pending)), mp_context=self.context,
-                                               initializer=_start_worker, initargs=(reports, self.threads))
-            broken = None
+            broken = False
             try:
-                submitted = {pool.submit(_local_task, self.job, self.shape, s, str(manifest.path(s)), encode): s
+                submitted = {self.pool.submit(_local_task, self.job, self.shape, s, str(manifest.path(s)), encode): s
                              for s in pending}
                 waiting = set(submitted)
                 while waiting:
                     finished, waiting = futures.wait(waiting, timeout=0.2, return_when=futures.FIRST_COMPLETED)
-                    _drain(reports, done_frames, bar)
+                    _drain(self.reports, done_frames, bar)
                     for future in finished:
                         segment = submitted[future]
                         try:
                             digest = future.result()
-                        except futures.process.BrokenProcessPool as exc:
-                            broken = exc
+                        except futures.process.BrokenProcessPool:
+                            broken = True
                             continue
-                        _drain(reports, done_frames, bar)
+                        _drain(self.reports, done_frames, bar)
                         _finish(manifest, segment, digest, encode)
                         bar.segment_done(done_frames.pop(segment.index, 0), segment.frames)
                         pending.remove(segment)
             except BaseException:
-                _stop(pool)  # an error or Ctrl-C: the other workers' segments are not waited for
+                self.close(stop=True)  # an error or Ctrl-C: the other workers' segments are not waited for
                 raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-                reports.close()
-            if broken is None:
+            if not broken:
                 break
+            self.close(stop=True)
             for frames in done_frames.values():
                 bar.retract(frames)
             deaths += 1
@@ -357,6 +363,14 @@ class _PoolExecutor(_Executor):
                                "segments are left: run the same command again to resume")
             bar.note(f"a worker process died; rendering its {len(pending)} unfinished segments again")
         return deaths
+
+    def close(self, stop: bool = False) -> None:
+        """Let the workers exit (``stop``: terminate them at once)."""
+        if self.pool is not None:
+            if stop:
+                _stop(self.pool)
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
 
 def _stop(pool: futures.ProcessPoolExecutor) -> None:
@@ -388,7 +402,7 @@ class _RayExecutor(_Executor):
         self.ray, self.job, self.shape, self.settings = ray, job, shape, settings
         self.started_here = not ray.is_initialized()
         if self.started_here:
-            _check_reachable(settings.ray)
+            _check_reachable(settings.ray or "")
             try:
                 if settings.ray:
                     ray.init(address=settings.ray, log_to_driver=False, logging_level=logging.ERROR)
