@@ -116,7 +116,7 @@ def _wait_for_a_segment(process: subprocess.Popen[bytes]) -> None:
     for line in process.stderr:
         if line.startswith(b"{"):
             record = json.loads(line)
-            if record["stage"] == "rendering" and record["segments"] >= 1:
+            if record.get("stage") == "rendering" and record.get("segments", 0) >= 1:
                 return
         assert time.monotonic() < deadline
     raise AssertionError(f"the run ended before a segment was done (exit {process.wait()})")

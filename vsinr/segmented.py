@@ -43,7 +43,6 @@ class Settings:
     retries: int = 2
     fit_first: bool = False
     keep: bool = False
-    device: str = "auto"  # the device the filters use: Ray tasks ask for a GPU when it is CUDA
 
 
 @dataclass
@@ -317,6 +316,7 @@ class _PoolExecutor(_Executor):
     def __init__(self, job: Job, shape: Layout, settings: Settings, mode: str):
         self.job, self.shape, self.settings, self.mode = job, shape, settings, mode
         self.context = multiprocessing.get_context("spawn")
+        # a share of the cores each: frames do not depend on the thread count (vsinr.nn.pointwise)
         self.threads = max(1, (os.cpu_count() or 1) // settings.jobs)
         self.reports = self.context.Queue()
         self.pool: futures.ProcessPoolExecutor | None = None
@@ -412,7 +412,8 @@ class _RayExecutor(_Executor):
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise RunError(f"cannot reach the Ray cluster at {settings.ray or 'a new local one'}: {exc}; start one "
                                "with `ray start --head`, or leave --ray out") from None
-        cuda = settings.device.startswith("cuda") or (settings.device == "auto" and _cluster_has_gpus(ray))
+        devices = _devices(job)
+        cuda = any(d.startswith("cuda") for d in devices) or (devices != {"cpu"} and _cluster_has_gpus(ray))
         self.task = ray.remote(_ray_task).options(num_cpus=1, num_gpus=1 if cuda else 0, max_retries=settings.retries)
 
     def run(self, todo: list[Segment], manifest: Manifest, bar: Progress, encode: bool) -> int:
@@ -478,6 +479,19 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         raise RunError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start one with "
                        "`ray start --head` and give the address it prints, or leave --ray out") from None
+
+
+def _devices(job: Job) -> set[str]:
+    """The ``device=`` values of the job's filters ("auto" for those that give none)."""
+    from vsinr import filterspec
+
+    found = set()
+    for text in job.filters:
+        try:
+            found.add(str(filterspec.parse(text).kwargs.get("device", "auto")))
+        except ValueError:
+            found.add("auto")
+    return found or {"auto"}
 
 
 def _cluster_has_gpus(ray: Any) -> bool:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsinr.nn.pointwise import Pointwise
 from vsinr_snerv import target_parameters
 from vsinr_snerv.wavelet import dwt, idwt
 
@@ -190,7 +191,7 @@ class HighHead(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.a = nn.Conv2d(channels, channels, 1)
+        self.a = Pointwise(channels, channels)
         self.b = nn.Conv2d(channels, 3, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -205,7 +206,7 @@ class Decoder(nn.Module):
         super().__init__()
         c = widths(config.fc_dim)
         s = config.strides
-        self.fc = nn.Conv2d(EMBED, config.fc_dim, 1)
+        self.fc = Pointwise(EMBED, config.fc_dim)
         self.ups = nn.ModuleList(
             UpBlock(cin, cout, stride, kernel)
             for cin, cout, stride, kernel in zip([config.fc_dim, *c[:-1]], c, s, KERNELS, strict=True))

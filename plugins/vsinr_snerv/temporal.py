@@ -41,6 +41,7 @@ from torch import nn
 from vsinr import optim
 from vsinr.fitting import check_finite
 from vsinr.flow import between, pairs
+from vsinr.nn.pointwise import Pointwise
 from vsinr_snerv.fit import Schedule, fusion, optimise, pad
 from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, normalise, pair, plan, widths
 from vsinr_snerv.wavelet import dwt, idwt
@@ -150,8 +151,8 @@ class TDecoder(nn.Module):
     def __init__(self, config: TConfig):
         super().__init__()
         c, s = widths(config.fc_dim), config.strides
-        self.fc = nn.Conv2d(EMBED, config.fc_dim, 1)
-        self.t_fc = nn.Conv2d(T_EMBED, c[1], 1)
+        self.fc = Pointwise(EMBED, config.fc_dim)
+        self.t_fc = Pointwise(T_EMBED, c[1])
         self.t_ups = nn.ModuleList(nn.ConvTranspose2d(c[1], c[1], r, stride=r) for r in config.t_repeats)
         self.blocks = nn.ModuleList([Block2d(config.fc_dim, c[0], s[0]), Block2d(c[0], c[1], s[1])])
         self.tubs = nn.ModuleList(TUB(c[i - 1], c[i], s[i], i == 4) for i in (2, 3, 4))

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsinr.nn.pointwise import Pointwise
+
 #: Model configurations of this kind (``kind: flow`` in a weights file's header).
 CONFIGS: dict[str, dict] = {
     "flow": {"kind": "flow", "nf": 32, "blocks": 4, "hidden": 48, "scales": [1.0, 4.0]},
@@ -59,9 +61,9 @@ class FlowINR(nn.Module):
         self.body = nn.Sequential(*[ResBlock(nf) for _ in range(blocks)])
         # per output pixel: features, base RGB, offset (y, x) from the nearest source pixel, 1/scale (y, x)
         self.decoder = nn.Sequential(
-            nn.Conv2d(nf + 3 + 4, hidden, 1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-            nn.Conv2d(hidden, 3, 1),
+            Pointwise(nf + 3 + 4, hidden), nn.ReLU(),
+            Pointwise(hidden, hidden), nn.ReLU(),
+            Pointwise(hidden, 3),
         )
         last = self.decoder[-1]
         assert isinstance(last, nn.Conv2d) and last.bias is not None

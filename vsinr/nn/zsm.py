@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsinr.nn.deform import DeformConvSep
+from vsinr.nn.pointwise import Pointwise
 
 #: Backbone sizes: the released model, ours for the CPU, and one for tests.
 CONFIGS: dict[str, dict[str, int]] = {
@@ -138,7 +139,7 @@ class EasyPCD(Pyramid):
     def __init__(self, nf: int = 64, groups: int = 8):
         super().__init__(nf)
         self.pcd_align = PCDAlign(nf, groups)
-        self.fusion = nn.Conv2d(2 * nf, nf, 1)
+        self.fusion = Pointwise(2 * nf, nf)
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
         return self.fusion(self.pcd_align(self.pyramid(f1), self.pyramid(f2)))
@@ -180,7 +181,7 @@ class BiDeformableConvLSTM(nn.Module):
     def __init__(self, nf: int = 64, groups: int = 8):
         super().__init__()
         self.forward_net = DeformableConvLSTM(nf, groups)
-        self.conv_1x1 = nn.Conv2d(2 * nf, nf, 1)
+        self.conv_1x1 = Pointwise(2 * nf, nf)
 
     def forward(self, sequence: torch.Tensor) -> torch.Tensor:
         forward = self.forward_net(sequence)
@@ -227,7 +228,7 @@ class ZoomingSlowMo(Pyramid):
         self.feature_extraction = nn.Sequential(*[ResidualBlock(nf) for _ in range(front_blocks)])
         if interpolate:
             self.pcd_align = PCDAlign(nf, groups)
-            self.fusion = nn.Conv2d(2 * nf, nf, 1)
+            self.fusion = Pointwise(2 * nf, nf)
         self.ConvBLSTM = BiDeformableConvLSTM(nf, groups)
         self.recon_trunk = nn.Sequential(*[ResidualBlock(nf) for _ in range(back_blocks)])
         if scale == 4:  # the release's upsampler ends in 64 channels whatever nf (hr_nf 64)
