@@ -48,6 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         base = [str(args.clip), "--frames", str(args.frames), "--codec", "ffv1", "-f", args.filter]
         reference = Path(folder) / "one.mkv"
+        _run([str(args.clip), "--frames", "2", "-o", str(Path(folder) / "warm.mkv"), "-q"])  # the source index is made once
         seconds, _ = _run([*base, "-o", str(reference), "-q"])
         rows.append(("one process", seconds, "-"))
         expected = _frames(reference)

@@ -73,6 +73,10 @@ def test_inpaint_refuses_bad_masks():
     assert "has 2 frames" in error_of(lambda: vsinr.inpaint(clip, gray.std.Trim(0, 1), method="snerv"))
     assert "Inpaint" in error_of(lambda: vsinr.inpaint(clip.resize.Point(format=vs.YUV444P8, matrix_s="709"), gray))
     assert "size=" in error_of(lambda: vsinr.inpaint(clip, gray, method="snerv", size="7M"))
+    # too small for any model of this clip: refused when the filter is created, not at its first frame
+    assert "smallest model for 32x24 and 4 frames" in error_of(lambda: vsinr.inpaint(clip, gray, size="10"))
+    assert "smallest model for 32x24 and 4 frames" in error_of(lambda: vsinr.interpolate(clip, 2, method="snerv",
+                                                                                          size="10"))
 
 
 def test_decode_plays_any_frame_of_a_file_as_written(tmp_path: Path):

@@ -64,6 +64,16 @@ class TaskSupport:
         }
 
 
+@dataclass(frozen=True)
+class Call:
+    """What a method's ``check`` sees of a filter call besides its parameters: the task and the clip."""
+
+    task: str
+    width: int
+    height: int
+    frames: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class EngineRequest:
     """Everything an engine is built from. A loader sees ``task``, ``sscale`` and ``tscale`` only when its
@@ -221,9 +231,10 @@ class MethodSpec:
     #: The request fields besides device, precision, weights and params that ``load`` reads.
     reads: frozenset[RequestField] = frozenset()
     params: tuple[Param, ...] = ()
-    #: ``(params, task) → why they cannot work, or None``: the method's own checks (ranges, parameters
-    #: that depend on each other), run by ``vsinr.tasks.plan`` when the filter is created, before ``load``.
-    check: Callable[[Mapping[str, Any], str], str | None] | None = None
+    #: ``(params, call) → why they cannot work, or None``: the method's own checks (ranges, parameters
+    #: that depend on each other or on the clip's size), run by ``vsinr.tasks.plan`` when the filter is
+    #: created, before ``load``.
+    check: Callable[[Mapping[str, Any], Call], str | None] | None = None
     #: False for methods without weights: ``weights=`` is then refused instead of ignored.
     takes_weights: bool = True
     #: When set, the spatial scaling is done by VapourSynth's own resizer and the engine works at the

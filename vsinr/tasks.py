@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from vsinr import plugins
-from vsinr.methods import MethodSpec, NativeResize, Param
+from vsinr.methods import Call, MethodSpec, NativeResize, Param
 from vsinr.timing import MAX_FRAMES, TimeMap
 
 CONVERT_HINT = 'core.resize.Bicubic(clip, format=vs.RGBS, matrix_in_s="709")'
@@ -220,7 +220,8 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         problem = p.check(params[name])
         if problem:
             raise UsageError(problem)
-    problem = method.check(params, fn.task) if method.check else None
+    call = Call(fn.task, clip.width, clip.height, clip.num_frames)
+    problem = method.check(params, call) if method.check else None
     if problem:
         raise UsageError(problem)
     if args["weights"] and not method.takes_weights:

@@ -62,12 +62,12 @@ from fractions import Fraction
 from typing import Any
 
 from vsinr.hookspecs import hookimpl
-from vsinr.methods import CACHE, EngineRequest, FittedEngine, MethodSpec, Param, TaskSupport
+from vsinr.methods import CACHE, Call, EngineRequest, FittedEngine, MethodSpec, Param, TaskSupport
 
 __version__ = "0.1.0"
 
 
-def _check(params: Mapping[str, Any], task: str) -> str | None:
+def _check(params: Mapping[str, Any], call: Call) -> str | None:
     chunk, overlap = int(params["chunk"]), int(params["overlap"])
     if chunk < 2:
         return f"chunk={chunk} is too short: give at least 2 frames (12 by default)"

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vsinr.hookspecs import hookimpl
-from vsinr.methods import CACHE, EncodeOptions, EngineRequest, MethodSpec, Param, TaskSupport
+from vsinr.methods import CACHE, Call, EncodeOptions, EngineRequest, MethodSpec, Param, TaskSupport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -70,7 +70,7 @@ def target_parameters(size: str | float) -> float:
     return target
 
 
-def _check(params: Mapping[str, Any], task: str) -> str | None:
+def _check(params: Mapping[str, Any], call: Call) -> str | None:
     chunk, overlap, epochs = int(params["chunk"]), int(params["overlap"]), int(params["epochs"])
     if chunk < 1:
         return f"chunk={chunk}: give at least 1 frame (32 by default)"
@@ -82,6 +82,22 @@ def _check(params: Mapping[str, Any], task: str) -> str | None:
         return f"hold={params['hold']} is a probability: give a value from 0 to 1"
     try:
         target_parameters(str(params["size"]))
+    except ValueError as exc:
+        return str(exc)
+    return _check_size(str(params["size"]), min(chunk, call.frames), call)
+
+
+def _check_size(size: str, frames: int, call: Call) -> str | None:
+    """Whether ``size`` can make a model for a chunk of ``frames`` frames of the clip (the smallest
+    model has a floor that grows with the frame size and count): found here, not at the first frame."""
+    from vsinr_snerv import temporal
+    from vsinr_snerv.model import sized
+
+    try:
+        if call.task == "interpolate":
+            sized(call.height, call.width, frames, size, temporal.tconfig_for, temporal.t_total_parameters)
+        else:
+            sized(call.height, call.width, frames, size)
     except ValueError as exc:
         return str(exc)
     return None

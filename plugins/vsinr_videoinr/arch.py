@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsinr.nn import zsm
+from vsinr.nn import check_config, zsm
 from vsinr.nn.zsm import ZoomingSlowMo
 
 OMEGA = 30.0
@@ -123,6 +123,9 @@ class VideoINR(ZoomingSlowMo):
                  hidden: int = 64, wide: int = 256, residual: bool = False,
                  hr_input: Literal["upsample4", "lr"] = "upsample4", exact_grid: bool = False,
                  padding: str = "edge"):
+        check_config({"hidden": hidden, "wide": wide}, {"residual": residual, "exact_grid": exact_grid})
+        if hr_input not in ("upsample4", "lr"):
+            raise ValueError(f"hr_input must be 'upsample4' or 'lr', got {hr_input!r}")
         super().__init__(nf, groups, front_blocks, back_blocks, padding=padding)
         self.residual, self.hr_input, self.exact_grid = residual, hr_input, exact_grid
         #: what our weights files record, to rebuild this model

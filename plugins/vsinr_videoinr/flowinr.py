@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsinr.nn import check_config
 from vsinr.nn.pointwise import Pointwise
 
 #: Model configurations of this kind (``kind: flow`` in a weights file's header).
@@ -52,6 +53,7 @@ class FlowINR(nn.Module):
         super().__init__()
         if kind != "flow":
             raise TypeError(f"FlowINR builds kind 'flow', not {kind!r}")
+        check_config({"nf": nf, "hidden": hidden}, blocks={"blocks": blocks})
         low, high = (float(s) for s in scales)
         if not 0 < low <= high:
             raise TypeError(f"scales must be [low, high] with 0 < low <= high, got {scales!r}")

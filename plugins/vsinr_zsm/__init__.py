@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from vsinr.hookspecs import hookimpl
-from vsinr.methods import PRECISION, EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine, precision_for
+from vsinr.methods import PRECISION, Call, EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine, precision_for
 
 __version__ = "0.2.0"
 
@@ -60,8 +60,8 @@ def degradation_for(request: EngineRequest) -> str:
     return chosen
 
 
-def _check(params: Mapping[str, Any], task: str) -> str | None:
-    if task == "denoise" and params["degradation"] == "clean":
+def _check(params: Mapping[str, Any], call: Call) -> str | None:
+    if call.task == "denoise" and params["degradation"] == "clean":
         return 'degradation="clean" leaves nothing to restore; Denoise takes "noise" or "jpeg"'
     window = int(params["window"])
     if window and not 2 <= window <= 16:

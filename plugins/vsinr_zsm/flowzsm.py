@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsinr import flow
+from vsinr.nn import check_config
 
 #: Model configurations of this kind (``kind: flow`` in a weights file's header).
 CONFIGS: dict[str, dict] = {
@@ -92,6 +93,7 @@ class FlowZSM(nn.Module):
         super().__init__()
         if kind != "flow":
             raise TypeError(f"FlowZSM builds kind 'flow', not {kind!r}")
+        check_config({"nf": nf}, blocks={"blocks": blocks})
         if not (isinstance(radius, int) and 1 <= radius <= 4):
             raise TypeError(f"radius must be an integer from 1 to 4, got {radius!r}")
         if prefilter not in PREFILTERS:

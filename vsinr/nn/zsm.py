@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsinr.nn import check_config
 from vsinr.nn.deform import DeformConvSep
 from vsinr.nn.pointwise import Pointwise
 
@@ -209,6 +210,9 @@ class ZoomingSlowMo(Pyramid):
     def __init__(self, nf: int = 64, groups: int = 8, front_blocks: int = 5, back_blocks: int = 40,
                  scale: int = 4, interpolate: bool = True, residual: bool = False, prefilter: str = "none",
                  hr_nf: int | None = None, padding: str = "edge"):
+        check_config({"nf": nf, "groups": groups, **({} if hr_nf is None else {"hr_nf": hr_nf})},
+                     {"interpolate": interpolate, "residual": residual},
+                     {"front_blocks": front_blocks, "back_blocks": back_blocks})
         if scale not in (1, 4):
             raise ValueError(f"scale must be 4 (space-time SR) or 1 (restoration), got {scale}")
         if prefilter not in ("none", "median3"):
