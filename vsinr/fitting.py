@@ -73,14 +73,21 @@ class FitStore:
     def exclusive(self, key: str) -> Iterator[None]:
         """Hold the piece's lock file in the cache folder while fitting it, so that processes sharing
         the folder (the workers of a segmented run, on this machine or on several) fit it once: a
-        second one waits, then finds the fit on disk. The empty lock files stay (removing one while
-        another process waits on it would let a third fit at the same time)."""
+        second one waits, then finds the fit on disk. The empty lock files stay, in ``locks/``
+        (removing one while another process waits on it would let a third fit at the same time)."""
         if self.directory is None:
             yield
             return
         import fcntl
 
-        with open(self.directory / f"{self.method}-{key[:40]}.lock", "a") as handle:
+        try:
+            locks = self.directory / "locks"
+            locks.mkdir(exist_ok=True)
+            handle = open(locks / f"{self.method}-{key[:40]}.lock", "a")  # noqa: SIM115 (held across the yield)
+        except OSError:  # a read-only cache: fits are not shared, and not written either (``put``)
+            yield
+            return
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
