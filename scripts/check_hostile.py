@@ -151,6 +151,63 @@ def case_inconsistent_fields(check: Checker) -> tuple[bool, str]:
     return all(s.startswith("REFUSED") and "does not fit" in s for s in seen), "; ".join(seen)
 
 
+def case_interrupt_in_creation(check: Checker) -> tuple[bool, str]:
+    """7: Ctrl-C at a random moment of a script that creates filters in a loop (30 times): it ends
+    as a KeyboardInterrupt or as the call's error "interrupted"; never a crash, a half-imported torch
+    or a swallowed interrupt turned into another error. (An interrupt that VapourSynth's own Cython
+    code swallows while it converts arguments is counted as lost.)"""
+    code = _clip_code(
+        "import os, random, signal, time\n"
+        "random.seed(1)\nseen = {}\n"
+        "signal.signal(signal.SIGALRM, lambda s, f: os.kill(os.getpid(), signal.SIGINT))\n"
+        "for trial in range(30):\n"
+        "    signal.setitimer(signal.ITIMER_REAL, random.uniform(0.0005, 0.02))\n"
+        "    end, what = time.monotonic() + 2, 'lost'\n"
+        "    try:\n"
+        "        while time.monotonic() < end:\n"
+        "            core.vsinr.STVSR(clip, 2, 2, method='classic')\n"
+        "    except KeyboardInterrupt:\n"
+        "        what = 'KeyboardInterrupt'\n"
+        "    except vs.Error as exc:\n"
+        "        what = 'interrupted' if str(exc).endswith(': interrupted') else 'vs.Error: ' + str(exc)[:50]\n"
+        "    except Exception as exc:\n"
+        "        what = type(exc).__name__\n"
+        "    seen[what] = seen.get(what, 0) + 1\n"
+        "print('SEEN', seen)\n")
+    done = check.python(code, timeout=300)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("SEEN")), "")
+    seen = eval(line[5:]) if line else {}  # a dict literal printed by the child
+    other = {k: v for k, v in seen.items() if k not in ("KeyboardInterrupt", "interrupted", "lost")}
+    ok = done.returncode == 0 and not other and seen.get("lost", 0) <= 3
+    return ok, f"exit {done.returncode}: {seen}"
+
+
+def case_decode_streams(check: Checker) -> tuple[bool, str]:
+    """8: vsinr decode holds one frame at a time: its peak memory does not grow with the file's length."""
+    peaks = {}
+    for frames in (8, 96):
+        source = check.folder / f"long{frames}.vsnerv"
+        made = check.python(
+            "import torch\nfrom fractions import Fraction\nfrom pathlib import Path\n"
+            "from vsinr_snerv import compress\ntorch.manual_seed(0)\n"
+            f"compress.encode(torch.rand({frames}, 3, 240, 320), Fraction(24), Path({str(source)!r}), size='1.5M', "
+            "epochs=1)\n", timeout=600)
+        if made.returncode:
+            return False, f"could not write a {frames}-frame file: {made.stderr.strip()[-160:]}"
+        done = check.python(
+            "import resource, subprocess, sys\n"
+            f"subprocess.run([{str(BIN / 'vsinr')!r}, 'decode', {str(source)!r}, '-o', "
+            f"{str(check.folder / f'long{frames}.mkv')!r}], check=True, capture_output=True)\n"
+            "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n", timeout=600)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("PEAK")), None)
+        if line is None:
+            return False, f"vsinr decode of {frames} frames failed: {done.stderr.strip()[-160:]}"
+        peaks[frames] = float(line.split()[1])
+    grown = peaks[96] - peaks[8]
+    held = 88 * 3 * 240 * 320 * 4 / 2**20  # 88 more float frames of 320x240
+    return grown < held / 4, f"peak {peaks[8]:.0f} MiB for 8 frames, {peaks[96]:.0f} MiB for 96 ({held:.0f} MiB if held)"
+
+
 def case_cli_tracebacks(check: Checker, video: Path) -> tuple[bool, str]:
     """10: user errors in the CLI are one line, no traceback."""
     seen = []
@@ -246,6 +303,8 @@ def main() -> None:
             ("4 memory per rate factor", lambda: case_rate_memory(check)),
             ("5 NaN pixel", lambda: case_nan_pixel(check)),
             ("6 inconsistent fields", lambda: case_inconsistent_fields(check)),
+            ("7 Ctrl-C during creation", lambda: case_interrupt_in_creation(check)),
+            ("8 vsinr decode streams", lambda: case_decode_streams(check)),
             ("9 weights dtypes and values", lambda: _both(
                 _creation(check, f"core.vsinr.STVSR(clip, 2, 2, method='videoinr', "
                           f"weights={str(CORPUS / 'bool-tensors.safetensors')!r})", "floating point"),

@@ -245,6 +245,43 @@ def test_ctrl_c_during_filter_creation_is_an_interrupted_error(monkeypatch: pyte
     assert error_of(lambda: STVSR(noise_clip(), 2, 2)) == "STVSR: interrupted"
 
 
+def test_ctrl_c_is_held_until_the_creation_is_whole() -> None:
+    """A real SIGINT in the middle of a creation (an import, a model load) does not cut it short: the
+    creation finishes, then the call fails as "interrupted", and the process goes on working."""
+    import sys
+
+    from conftest import run
+
+    script = (
+        "import os, signal, vapoursynth as vs\n"
+        "from vsinr import tasks\n"
+        "real, done = tasks.plan, []\n"
+        "def plan(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, halfway\n"
+        "    result = real(*args, **kwargs)\n"
+        "    done.append(1)\n"
+        "    return result\n"
+        "tasks.plan = plan\n"
+        "clip = vs.core.std.BlankClip(format=vs.RGBS, width=32, height=24, length=4)\n"
+        "try:\n"
+        "    vs.core.vsinr.STVSR(clip, 2, 2, method='classic')\n"
+        "except vs.Error as exc:\n"
+        "    print('ERROR', exc)\n"
+        "print('WHOLE', len(done))\n"
+        "tasks.plan = real\n"
+        "vs.core.vsinr.STVSR(clip, 2, 2, method='classic').get_frame(0)\n"
+        "print('AFTER OK')\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)  # outside a creation: a KeyboardInterrupt as usual\n"
+        "    sum(range(10**6))\n"
+        "except KeyboardInterrupt:\n"
+        "    print('INTERRUPT')\n"
+    )
+    done = run([sys.executable, "-c", script])
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().split("\n")[:4] == ["ERROR STVSR: interrupted", "WHOLE 1", "AFTER OK", "INTERRUPT"]
+
+
 def test_a_huge_rate_factor_serves_frames_without_making_whole_windows() -> None:
     src = noise_clip(width=16, height=12, length=3)
     out = Interpolate(src, 100000)  # 100,000 outputs per window: made 16 at a time

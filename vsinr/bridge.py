@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes as C
 import itertools
+import os
+import signal
 import threading
 import traceback
 from collections.abc import Callable
@@ -46,6 +48,49 @@ def register(plugin: int, vspapi: int) -> None:
         papi.registerFunction(b"Decode", b"path:data;method:data:opt;device:data:opt;", b"clip:vnode;", _CREATE_DECODE,
                               0, plugin)
     papi.registerFunction(b"Version", b"", b"version:data;path:data;methods:data[];", _VERSION, plugin, plugin)
+
+
+_held: list[int] = []  # Ctrl-Cs that arrived while a filter was being created
+_chained: Any = None  # the SIGINT handler vsinr's stands in front of
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """SIGINT: held when it lands inside a filter's creation (``_creating``), else handled as the
+    handler before this one would. An interrupt in the middle of an import or a model load leaves
+    torch half-initialised (later calls fail, the process can crash at exit), and a KeyboardInterrupt
+    raised in a callback cannot unwind through VapourSynth's C caller."""
+    while frame is not None:
+        if frame.f_code is _CREATING:
+            _held.append(signum)
+            return
+        if frame.f_code is _GUARDED:  # a frame or free callback run by the main thread: send it again
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()  # once the callback has returned
+            return
+        frame = frame.f_back
+    if callable(_chained):
+        _chained(signum, frame)
+    elif _chained != signal.SIG_IGN:
+        raise KeyboardInterrupt
+
+
+def _creation(create: Callable[..., None], name: Callable[[int], str]) -> Callable[..., None]:
+    """The callback of a function that creates a filter: a Ctrl-C held meanwhile becomes the call's
+    error "interrupted" once the creation is whole (the error clears the map, so VapourSynth frees a
+    filter just made)."""
+
+    def creating(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
+        global _chained
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not _on_interrupt:
+            _chained = signal.signal(signal.SIGINT, _on_interrupt)  # signals reach only the main thread
+        try:
+            create(in_map, out_map, user_data, core, vsapi)
+        except BaseException:  # the creation refuses its own errors; this is a KeyboardInterrupt raised by
+            _held.append(signal.SIGINT)  # another handler (SIGALRM's, say) before its own try
+        if _held:  # nothing above calls into Python after the creation, so no interrupt slips past here
+            _held.clear()
+            V.api(vsapi).mapSetError(out_map, f"{name(user_data)}: interrupted".encode())
+
+    return creating
 
 
 def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) -> None:
@@ -290,9 +335,11 @@ def _guard(fn: Callable[..., Any], fallback: Any = None) -> Callable[..., Any]:
     return guarded
 
 
-_CREATE = V.PublicFunction(_guard(_create))
+_CREATE = V.PublicFunction(_creation(_create, lambda index: _functions[index - 1].name))
 _VERSION = V.PublicFunction(_guard(_version))
-_CREATE_DECODE = V.PublicFunction(_guard(_create_decode))
+_CREATE_DECODE = V.PublicFunction(_creation(_create_decode, lambda index: "Decode"))
+_CREATING = _creation(_create, str).__code__  # the code of every creation callback, for _on_interrupt
+_GUARDED = _guard(_free).__code__  # and of every other callback
 _GET_FRAME = V.FilterGetFrame(_guard(_get_frame))
 _DECODE_GET_FRAME = V.FilterGetFrame(_guard(_decode_get_frame))
 _FREE = V.FilterFree(_guard(_free))
