@@ -205,7 +205,7 @@ def case_decode_streams(check: Checker) -> tuple[bool, str]:
         peaks[frames] = float(line.split()[1])
     grown = peaks[96] - peaks[8]
     held = 88 * 3 * 240 * 320 * 4 / 2**20  # 88 more float frames of 320x240
-    return grown < held / 4, f"peak {peaks[8]:.0f} MiB for 8 frames, {peaks[96]:.0f} MiB for 96 ({held:.0f} MiB if held)"
+    return grown < held / 2, f"peak {peaks[8]:.0f} MiB for 8 frames, {peaks[96]:.0f} MiB for 96 ({held:.0f} MiB if held)"
 
 
 def case_cli_tracebacks(check: Checker, video: Path) -> tuple[bool, str]:
