@@ -18,7 +18,7 @@ WEIGHTS_FILES = sorted(name for name in EXPECTED if name.endswith(".safetensors"
 
 
 def test_the_corpus_is_complete() -> None:
-    assert {p.name for p in CORPUS.iterdir()} == {*EXPECTED, "expected.json", "valid.vsnerv"}
+    assert {p.name for p in CORPUS.iterdir()} == {*EXPECTED, "expected.json", "valid.vsnerv", "README.md"}
     assert len(CODEC_FILES) >= 17 and len(WEIGHTS_FILES) >= 7
 
 
