@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 import vapoursynth as vs
 
-from vsinr import media
+from vsinr.io import media
 
 
 def source(width: int, height: int, frames: int) -> vs.VideoNode:

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from vsinr_ofsiren import engine as E
 
-from vsinr import clips, metrics
-from vsinr.flow import pairs, velocities
+from vsinr.evaluation import metrics
+from vsinr.io import clips
+from vsinr.ops.flow import pairs, velocities
 
 
 def _frames(path: Path, count: int, crop: str | None) -> torch.Tensor:

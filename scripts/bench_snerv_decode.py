@@ -19,7 +19,7 @@ import click
 import torch
 from vsinr_snerv import fit, model
 
-from vsinr.devices import resolve_device
+from vsinr.runtime.devices import resolve_device
 
 
 @click.command()

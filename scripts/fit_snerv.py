@@ -6,7 +6,7 @@
         -o bunny_small.safetensors --vsnerv bunny_small.vsnerv   # a CPU stand-in: 1/16 of pixels and parameters
 
 It needs neither VapourSynth nor numba, so a rented GPU machine with torch alone runs it: the clip is a
-video (decoded with PyAV) or a ``.npz`` decoded clip (``vsinr.clips.decode_folder``). The fitted
+video (decoded with PyAV) or a ``.npz`` decoded clip (``vsinr.io.clips.decode_folder``). The fitted
 representation (decoder, embeddings, [min, max]; fp32) goes to ``-o`` as safetensors with its
 configuration; the fit checkpoints beside it and resumes when run again with the same arguments, so a
 long fit can span several calls, and a finished ``-o`` is reused instead of fitted again. ``--vsnerv``
@@ -33,10 +33,10 @@ from safetensors.torch import save_file
 from vsinr_snerv.fit import decoder_from, fit_clip, render
 from vsinr_snerv.model import Config, SNeRV, total_parameters
 
-from vsinr import clips
-from vsinr.devices import resolve_device
-from vsinr.files import atomic_path
-from vsinr.metrics import bits_per_pixel
+from vsinr.evaluation.metrics import bits_per_pixel
+from vsinr.io import clips
+from vsinr.io.files import atomic_path
+from vsinr.runtime.devices import resolve_device
 
 
 def _say(text: str) -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vsinr.clips import decode_folder  # noqa: E402
-from vsinr.files import atomic_path  # noqa: E402
+from vsinr.io.clips import decode_folder  # noqa: E402
+from vsinr.io.files import atomic_path  # noqa: E402
 from vsinr.training.data import PHOTO_SUFFIXES  # noqa: E402
 
 MAX_SIDE = 1600

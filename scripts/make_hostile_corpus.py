@@ -56,7 +56,7 @@ def _weights_cases(folder: Path) -> dict[str, str]:
     from vsinr_videoinr.arch import CONFIGS, VideoINR
     from vsinr_videoinr.flowinr import FlowINR
 
-    from vsinr import weights
+    from vsinr.runtime import weights
 
     flow = FlowINR(nf=8, blocks=1, hidden=8)
     state = dict(flow.state_dict())

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 from vsinr_videoinr.flowinr import CONFIGS, FlowINR  # noqa: E402
 
-from vsinr import flow, weights  # noqa: E402
+from vsinr.ops import flow  # noqa: E402
+from vsinr.runtime import weights
 from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade  # noqa: E402
 from vsinr.training.loop import CHECKPOINT_FILE, Prefetch, Stage, charbonnier, export_if_better, train  # noqa: E402
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 from vsinr_zsm.flowzsm import CONFIGS, FlowZSM, window_inputs  # noqa: E402
 
-from vsinr import weights  # noqa: E402
+from vsinr.runtime import weights  # noqa: E402
 from vsinr.training.data import SyntheticMotion, VideoFolder, add_noise, augment, degrade, jpeg  # noqa: E402
 from vsinr.training.loop import CHECKPOINT_FILE, Prefetch, Stage, charbonnier, export_if_better, train  # noqa: E402
 

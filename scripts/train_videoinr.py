@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 from vsinr_videoinr.arch import CONFIGS, VideoINR  # noqa: E402
 
-from vsinr import weights  # noqa: E402
-from vsinr.metrics import psnr  # noqa: E402
+from vsinr.evaluation.metrics import psnr  # noqa: E402
+from vsinr.runtime import weights  # noqa: E402
 from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade  # noqa: E402
 from vsinr.training.loop import Prefetch, Stage, charbonnier, train  # noqa: E402
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vsinr import weights
-from vsinr.metrics import psnr
+from vsinr.evaluation.metrics import psnr
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
+from vsinr.runtime import weights
 from vsinr.training.data import SyntheticMotion, VideoFolder, VimeoSeptuplet, add_noise, augment, degrade, jpeg
 from vsinr.training.loop import Prefetch, Stage, charbonnier, train
 

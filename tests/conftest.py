@@ -35,7 +35,7 @@ def noise_clip(
     """An RGBS (or, with ``fmt=vs.RGBH``, RGBH) clip whose frame n is ``noise_frame(n, ...)``."""
     import vapoursynth as vs
 
-    from vsinr import media
+    from vsinr.io import media
 
     data = [noise_frame(n, height, width, seed) for n in range(length)]
     return media.clip_from_arrays(data, Fraction(fpsnum, fpsden), vs.RGBS if fmt is None else fmt)
@@ -43,14 +43,14 @@ def noise_clip(
 
 def planes(frame: vs.VideoFrame) -> np.ndarray:
     """A frame's planes as a (3, H, W) array."""
-    from vsinr import media
+    from vsinr.io import media
 
     return media.frame_array(frame)
 
 
 def frames(clip: vs.VideoNode) -> list[np.ndarray]:
     """Every frame of ``clip`` as a (3, H, W) array."""
-    from vsinr import media
+    from vsinr.io import media
 
     return media.read_frames(clip)
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from conftest import run
 
-from vsinr import benchmark, clips, degrade, metrics, rate_distortion
+from vsinr.evaluation import benchmark, metrics, rate_distortion
+from vsinr.io import clips
+from vsinr.ops import degrade
 
 
 def moving_frames(count: int, height: int = 64, width: int = 96, cut: int | None = None) -> list[np.ndarray]:
@@ -133,7 +135,8 @@ def test_cli_fails_loudly_on_a_missing_clip(tmp_path: Path) -> None:
 def test_regionfill_recovers_harmonic_content_exactly() -> None:
     from fractions import Fraction
 
-    from vsinr import baselines, media
+    from vsinr.evaluation import baselines
+    from vsinr.io import media
 
     yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
     frame = np.stack([xx / 128, yy / 96, (xx + yy) / 224]).astype(np.float32)  # linear ramps are harmonic
@@ -159,7 +162,8 @@ def test_inpaint_case_scores_inside_the_holes(tmp_path: Path) -> None:
 def test_temporal_median_takes_what_other_frames_saw() -> None:
     from fractions import Fraction
 
-    from vsinr import baselines, media
+    from vsinr.evaluation import baselines
+    from vsinr.io import media
 
     still = np.random.default_rng(1).random((3, 40, 60), dtype=np.float32)  # a static scene
     mask = np.zeros((5, 40, 60), bool)
@@ -225,7 +229,7 @@ def test_codec_task_measures_the_neural_codec_beside_x264_and_x265(tmp_path: Pat
 
 def test_hole_fills_never_read_the_holes() -> None:
     """What lies under a hole (here: garbage) changes nothing, and a frame that is all hole is mid-grey."""
-    from vsinr import holes
+    from vsinr.ops import holes
 
     rng = np.random.default_rng(2)
     frames = rng.random((4, 3, 30, 40), dtype=np.float32)
@@ -245,7 +249,7 @@ def test_hole_fills_never_read_the_holes() -> None:
 
 
 def test_recorded_commands_name_outside_files_by_their_name_alone() -> None:
-    from vsinr.cli_tools import portable_command
+    from vsinr.app.cli.tools import portable_command
 
     command = ("vsinr bench ../data/bikes.mp4 /home/me/clip.avi -m videoinr:weights=/tmp/w/base.safetensors "
                "--markdown docs/x.md 'my dir/../a.mp4'")

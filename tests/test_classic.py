@@ -9,7 +9,8 @@ import numpy as np
 import vapoursynth as vs
 from conftest import error_of, frames
 
-from vsinr import degrade, media
+from vsinr.io import media
+from vsinr.ops import degrade
 
 core = vs.core
 

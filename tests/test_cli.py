@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import run
 
-from vsinr import filterspec
+from vsinr.app import filterspec
 
 SCRIPT = """
 import vapoursynth as vs
@@ -149,7 +149,7 @@ def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: 
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    from vsinr.graph import open_mask as _open_mask
+    from vsinr.app.graph import open_mask as _open_mask
 
     mask = _open_mask(mask_file, 5)
     holes = np.asarray(mask.get_frame(4)[0])

@@ -18,7 +18,7 @@ import sys
 from fractions import Fraction
 import numpy as np
 import vapoursynth as vs
-from vsinr import media
+from vsinr.io import media
 
 rng = np.random.default_rng(0)
 frames = [0.4 + 0.2 * rng.random((3, 12, 16), dtype=np.float32) for _ in range(3)]  # no clipping

@@ -235,7 +235,7 @@ def test_requests_exactly_the_window_frames() -> None:
 
 
 def test_ctrl_c_during_filter_creation_is_an_interrupted_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vsinr import tasks
+    from vsinr.serving import tasks
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt

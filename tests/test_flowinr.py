@@ -20,7 +20,9 @@ from test_classic import sliding
 from vsinr_videoinr import engine as videoinr_engine
 from vsinr_videoinr.flowinr import CONFIGS, FlowINR
 
-from vsinr import flow, media, weights
+from vsinr.io import media
+from vsinr.ops import flow
+from vsinr.runtime import weights
 
 core = vs.core
 _count = itertools.count()

@@ -21,7 +21,9 @@ from test_classic import sliding
 from vsinr_zsm import engine as zsm_engine
 from vsinr_zsm.flowzsm import CONFIGS, FlowZSM, median3, onto, slot_order
 
-from vsinr import degrade, media, weights
+from vsinr.io import media
+from vsinr.ops import degrade
+from vsinr.runtime import weights
 
 core = vs.core
 _count = itertools.count()

@@ -22,7 +22,7 @@ from conftest import ROOT, error_of, frames, run
 from vsinr_videoinr import engine as videoinr_engine
 from vsinr_zsm import engine as zsm_engine
 
-from vsinr import media
+from vsinr.io import media
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 # float32 rounding between two correct implementations (README there): max |d| by method, mean |d|
@@ -130,7 +130,7 @@ def test_zsm_refuses_tiles_and_says_how_much_memory_a_frame_needs(checkpoint: Pa
     clip = media.clip_from_arrays(list(golden[0]["c"]), Fraction(24), vs.RGBS)
     assert "does not tile" in error_of(lambda: core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=str(checkpoint),
                                                                   tile=[48, 64]))
-    from vsinr import devices
+    from vsinr.runtime import devices
 
     monkeypatch.setattr(devices, "available_memory", lambda device: 64 << 20)
     message = error_of(lambda: core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=str(checkpoint)))

@@ -16,9 +16,9 @@ from conftest import frames, noise_clip
 from vsinr_ofsiren import engine as E
 from vsinr_ofsiren.siren import Siren
 
-from vsinr import media
-from vsinr.flow import between, flow, pairs, to_gray8
-from vsinr.timing import Chunks, TimeMap
+from vsinr.io import media
+from vsinr.ops.flow import between, flow, pairs, to_gray8
+from vsinr.serving.timing import Chunks, TimeMap
 
 pytestmark = pytest.mark.slow  # fits representations to clips
 
@@ -98,7 +98,7 @@ def test_warp_base_is_the_frames_at_observed_times_and_follows_the_motion_betwee
     warped = np.mean([psnr(((chunk.level(i + 0.5) + 1) / 2).clamp(0, 1), truth[2 * i + 1]) for i in range(len(observed) - 1)])
     blend = np.mean([psnr((observed[i] + observed[i + 1]) / 2, truth[2 * i + 1]) for i in range(len(observed) - 1)])
     assert warped > blend + 3, (blend, warped)
-    # the whole-frame warp SNeRV-T starts from (vsinr.flow.between) is this very base
+    # the whole-frame warp SNeRV-T starts from (vsinr.ops.flow.between) is this very base
     forward, backward = pairs(observed)
     for i, s in ((0, 0.5), (2, 0.25)):
         frame = between(observed[i : i + 1], observed[i + 1 : i + 2], forward[i : i + 1], backward[i : i + 1], s)
@@ -180,7 +180,7 @@ def test_second_run_reads_the_cache_and_damage_is_refitted(tmp_path: Path) -> No
         media_files_before = {p: p.stat().st_mtime_ns for p in files}
         messages.clear()
         # a new filter (as a second run of the script would make) in a fresh in-memory store
-        from vsinr import fitting
+        from vsinr.runtime import fitting
 
         fitting._stores.clear()
         second = frames(core.vsinr.Interpolate(clip, 2, method="ofsiren", cache=str(tmp_path), **TINY))

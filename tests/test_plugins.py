@@ -13,8 +13,8 @@ from conftest import run
 FAKE = '''
 """A plugin that exists only in the tests: nearest-frame ×4 space, ×2 time, with a gain parameter."""
 from fractions import Fraction
-from vsinr.hookspecs import hookimpl
-from vsinr.methods import MethodSpec, Param, TaskSupport
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import MethodSpec, Param, TaskSupport
 
 __version__ = "9.9.9"
 
@@ -123,7 +123,7 @@ def test_third_party_method_is_callable_and_constrained(plugin_path: Path) -> No
 
 def test_importing_vsinr_and_registering_does_not_import_torch() -> None:
     code = (
-        "import sys, vsinr, vsinr.bridge, vsinr.cli\n"
+        "import sys, vsinr, vsinr.bridge, vsinr.app.cli\n"
         "import vapoursynth as vs\n"
         "assert 'STVSR' in [f.name for f in vs.core.vsinr.functions()]\n"
         "assert 'torch' not in sys.modules, 'torch imported at registration'\n"

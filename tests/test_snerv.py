@@ -16,7 +16,7 @@ from vsinr_snerv import model as M
 from vsinr_snerv.vsnerv import CodecError
 from vsinr_snerv.wavelet import dwt, idwt
 
-from vsinr.cli import cli
+from vsinr.app.cli import cli
 
 pytestmark = pytest.mark.slow  # fits representations to clips
 
@@ -148,7 +148,7 @@ def test_damaged_files_are_refused_cleanly(tmp_path: Path):
 
 
 def test_cli_encode_and_decode(tmp_path: Path, monkeypatch):
-    from vsinr import media
+    from vsinr.io import media
 
     rng = np.random.default_rng(0)
     source = tmp_path / "in.mkv"

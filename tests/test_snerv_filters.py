@@ -15,7 +15,7 @@ from vsinr_snerv import fit as Fi
 from vsinr_snerv import model as M
 
 import vsinr
-from vsinr import media
+from vsinr.io import media
 
 pytestmark = pytest.mark.slow  # fits representations to clips
 

@@ -10,7 +10,7 @@ import torch
 from vsinr_snerv import temporal as T
 from vsinr_snerv.fit import FitError
 
-from vsinr.flow import between, pairs
+from vsinr.ops.flow import between, pairs
 
 pytestmark = pytest.mark.slow  # fits representations to clips
 

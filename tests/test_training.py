@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vsinr.degrade import imresize
+from vsinr.ops.degrade import imresize
 from vsinr.training.data import SyntheticMotion, VideoFolder, augment, degrade
 from vsinr.training.loop import Prefetch, Stage, charbonnier, fit_to_time, train
 
@@ -113,7 +113,7 @@ def test_training_and_the_engines_import_without_vapoursynth() -> None:
     import sys
 
     code = ("import sys; sys.modules['vapoursynth'] = None\n"
-            "import vsinr.training.loop, vsinr.training.data, vsinr.weights, vsinr.nn.zsm\n"
+            "import vsinr.training.loop, vsinr.training.data, vsinr.runtime.weights, vsinr.nn.zsm\n"
             "import vsinr_videoinr.engine, vsinr_zsm.engine")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

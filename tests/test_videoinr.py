@@ -18,8 +18,8 @@ from conftest import error_of, frames, noise_clip, planes, run
 from vsinr_videoinr import engine as videoinr_engine
 from vsinr_videoinr.arch import CONFIGS, VideoINR
 
-from vsinr import weights
 from vsinr.nn.zsm import ZoomingSlowMo
+from vsinr.runtime import weights
 
 core = vs.core
 _count = itertools.count()
@@ -193,7 +193,7 @@ def test_rgbh_and_planes_roundtrip(tmp_path: Path) -> None:
 
 
 def test_one_engine_serves_every_function_and_scale(tmp_path: Path) -> None:
-    from vsinr import inference
+    from vsinr.runtime import inference
 
     path = str(tiny_weights(tmp_path))
     src = noise_clip(length=3)

@@ -17,8 +17,9 @@ from conftest import error_of, frames, noise_clip, run
 from vsinr_zsm import engine as zsm_engine
 from vsinr_zsm.flowzsm import FlowZSM
 
-from vsinr import media, weights
+from vsinr.io import media
 from vsinr.nn.zsm import CONFIGS, ZoomingSlowMo
+from vsinr.runtime import weights
 
 core = vs.core
 _count = itertools.count()

@@ -1,7 +1,7 @@
 """classic: the best classical pipeline, and the bar every learned vsinr method is measured against.
 
 Spatial scaling by VapourSynth's own resizer (zimg; Spline36 by default, the sharp kernel users pick by
-hand), then frames between source frames by motion compensation: DIS optical flow (``vsinr.flow``)
+hand), then frames between source frames by motion compensation: DIS optical flow (``vsinr.ops.flow``)
 between each pair, both frames fetched along it and mixed by their distance in time. No model, no
 weights. ``motion="blend"`` gives the plain linear blend (and ``kernel="bicubic"`` zimg's default
 Catmull-Rom), the fastest and the simplest.
@@ -12,8 +12,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from vsinr.hookspecs import hookimpl
-from vsinr.methods import EngineRequest, MethodSpec, NativeResize, Param, TaskSupport, WindowedEngine
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import EngineRequest, MethodSpec, NativeResize, Param, TaskSupport, WindowedEngine
 
 __version__ = "0.2.0"
 

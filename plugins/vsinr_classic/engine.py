@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from vsinr import flow
+from vsinr.ops import flow
 
 
 def _at_output_size(frames: Sequence[torch.Tensor], out: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,7 +44,7 @@ class BlendEngine:
 
 
 class FlowEngine:
-    """Pair windows; output at local time t is ``vsinr.flow.between``: both frames fetched along DIS flow
+    """Pair windows; output at local time t is ``vsinr.ops.flow.between``: both frames fetched along DIS flow
     and mixed (1 - t, t). Exact copies at t = 0 and t = 1.
 
     Flow is estimated on the frames shrunk back to the source size (``flow_scale`` = 1 / sscale), so its

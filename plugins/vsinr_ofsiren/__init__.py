@@ -29,7 +29,7 @@ Conventions:
 - The velocity the constraint uses: with ``warp``, the base's own, (1-s)·F(k→k+1) - s·F(k+1→k) at the
   same position; with the other bases, the nearest observed frame's.
 - Flow: per observed frame, the velocity (u, v) in pixels per frame is the mean of the forward flow
-  and the negated backward flow (OpenCV DIS, no learned weights; ``vsinr.flow``), with a
+  and the negated backward flow (OpenCV DIS, no learned weights; ``vsinr.ops.flow``), with a
   confidence that drops where the two disagree (occlusions). Flow comes from observed frames only.
 - The constraint: the change of f along the motion over one frame, ∂f/∂τ + u ∂f/∂x + v ∂f/∂y in
   [-1, 1] value units per frame (for g: J_g · (2/(T-1), 2v/(h-1), 2u/(w-1)) in its own coordinates),
@@ -47,8 +47,8 @@ Conventions:
   always give the same fit. A non-finite loss stops the fit with an error naming the step; nothing is
   rendered or cached from it.
 - Chunks: ``chunk`` observed frames overlapping by ``overlap``, fitted independently and blended in
-  the overlap (``vsinr.timing.Chunks``), split at scene changes; fitted on first use, cached on disk
-  (``vsinr.fitting``). Observed frames at the source size pass through unchanged.
+  the overlap (``vsinr.serving.timing.Chunks``), split at scene changes; fitted on first use, cached on disk
+  (``vsinr.runtime.fitting``). Observed frames at the source size pass through unchanged.
 
 Presets: ``fast`` (16-pixel patches of 4 layers × 64, ω 25, warp base, λ 0.1, 1500 steps of 8192
 points: under a minute per chunk of 12 frames of 176×144 on two CPU cores) and ``paper`` (one SIREN of
@@ -61,8 +61,8 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from vsinr.hookspecs import hookimpl
-from vsinr.methods import CACHE, Call, EngineRequest, FittedEngine, MethodSpec, Param, TaskSupport
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import CACHE, Call, EngineRequest, FittedEngine, MethodSpec, Param, TaskSupport
 
 __version__ = "0.1.0"
 

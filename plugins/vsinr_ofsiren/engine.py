@@ -19,9 +19,9 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
-from vsinr import fitting, optim
-from vsinr.fitting import FitError, check_finite
-from vsinr.flow import intermediate, pairs, velocities
+from vsinr.ops.flow import intermediate, pairs, velocities
+from vsinr.runtime import fitting, optim
+from vsinr.runtime.fitting import FitError, check_finite
 from vsinr_ofsiren.siren import Siren
 
 
@@ -123,7 +123,7 @@ class Chunk:
         """The motion-compensated base at float (τ, y, x), (N, 3), and its velocity (N, 2) as (u, v).
 
         Between observed frames k and k+1 (s = τ - k), the pixel is fetched from both along the flow
-        from time τ, approximated from the flows at the same position (``vsinr.flow.intermediate``, as
+        from time τ, approximated from the flows at the same position (``vsinr.ops.flow.intermediate``, as
         in Super SloMo). The two are blended (1-s, s), so B is the frames themselves at observed times,
         and the velocity it implies, (1-s)·F₀₁ - s·F₁₀, runs from the forward flow at k to the negated
         backward flow at k+1.
@@ -224,7 +224,7 @@ def fit(frames: torch.Tensor, settings: Settings, device: str, seed: int,
         ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Fit the SIRENs to ``frames`` (T, 3, H, W) in [0, 1]; returns their state and configuration.
     ``chunk``: the frames' ``Chunk`` on ``device`` with ``settings.base``, when the caller has one.
-    ``checkpoint``: saved at every progress report and resumed from (``vsinr.fitting``)."""
+    ``checkpoint``: saved at every progress report and resumed from (``vsinr.runtime.fitting``)."""
     dev = torch.device(device)
     count, _, height, width = frames.shape
     check_finite(frames)
@@ -379,7 +379,7 @@ def settings_for(params: Mapping[str, Any]) -> Settings:
 
 
 class OFSirenEngine:
-    """The host's fitted engine (``vsinr.methods.FittedEngine``) for one set of settings."""
+    """The host's fitted engine (``vsinr.host.methods.FittedEngine``) for one set of settings."""
 
     def __init__(self, settings: Settings, device: str, chunk: int, overlap: int, version: str):
         self.settings, self.device = settings, device

@@ -24,8 +24,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vsinr.hookspecs import hookimpl
-from vsinr.methods import CACHE, Call, EncodeOptions, EngineRequest, MethodSpec, Param, TaskSupport
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import CACHE, Call, EncodeOptions, EngineRequest, MethodSpec, Param, TaskSupport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -36,7 +36,7 @@ __version__ = "0.3.0"  # 0.2: format version 2 files, holes filled classically; 
 
 
 class SNeRVCodec:
-    """``vsinr.methods.Codec`` for SNeRV-B files (``.vsnerv``)."""
+    """``vsinr.host.methods.Codec`` for SNeRV-B files (``.vsnerv``)."""
 
     suffix = ".vsnerv"
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vsinr import metrics, weights
+from vsinr.evaluation import metrics
+from vsinr.runtime import weights
 from vsinr_snerv.fit import decoder_from, fit_clip, render
 from vsinr_snerv.model import EMBED, Config, SNeRV
 from vsinr_snerv.vsnerv import CodecError, container

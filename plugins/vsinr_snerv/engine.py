@@ -13,14 +13,14 @@ from typing import Any
 
 import torch
 
-from vsinr import fitting
+from vsinr.runtime import fitting
 from vsinr_snerv import temporal
 from vsinr_snerv.fit import decoder_from, fit_clip, render
 from vsinr_snerv.model import Config, SNeRV, sized
 
 
 class SNeRVEngine:
-    """``vsinr.methods.FittedEngine`` for one set of settings."""
+    """``vsinr.host.methods.FittedEngine`` for one set of settings."""
 
     def __init__(self, task: str, size: str, epochs: int, device: str, chunk: int, overlap: int, version: str,
                  hold: float = 1.0):

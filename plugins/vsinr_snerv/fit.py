@@ -3,7 +3,7 @@
 The loss of a frame is the sum, with equal weights, of 0.7·L1 + 0.3·(1 - SSIM) on the frame, on its
 normalised LL band and on its high bands. With a mask (in-painting) what lies in a hole never reaches
 the loss or the representation. Holes are first filled classically from known pixels (a temporal
-median, else Laplace interpolation: ``vsinr.holes``); the encoder sees that frame, and inside holes the
+median, else Laplace interpolation: ``vsinr.ops.holes``); the encoder sees that frame, and inside holes the
 fill is the target at a weight of ``HOLE_WEIGHT`` (known pixels: 1). The band terms use the weights
 pooled to 2×2 blocks by their minimum (a band value counts fully only if its four pixels are known).
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vsinr import fitting, optim
-from vsinr.fitting import FitError, check_finite
-from vsinr.holes import temporal_fill
+from vsinr.ops.holes import temporal_fill
+from vsinr.runtime import fitting, optim
+from vsinr.runtime.fitting import FitError, check_finite
 from vsinr_snerv.model import Config, SNeRV, normalise, sized
 
 HOLE_WEIGHT = 0.1  # in-painting: the weight of the classical fill as the target inside holes
@@ -83,7 +83,7 @@ def pad(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def filled(frames: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
     """Frames whose unknown pixels (``known`` = 0) hold a classical guess made from known pixels only
-    (``vsinr.holes.temporal_fill``: what nearby frames saw there, else Laplace interpolation)."""
+    (``vsinr.ops.holes.temporal_fill``: what nearby frames saw there, else Laplace interpolation)."""
     if known is None:
         return frames
     holes = (known[:, 0] == 0).cpu().numpy()
@@ -144,7 +144,7 @@ def optimise(model: torch.nn.Module, count: int, step: Callable[[int, torch.Gene
              schedule: Schedule, seed: int, tag: str, log: Callable[[str], None], checkpoint: Path | None,
              after_step: Callable[[], None] | None = None) -> list[float]:
     """The epochs SNeRV-B and -T share: ``schedule.epochs`` passes over ``count`` frames in an order
-    shuffled by a generator seeded with ``seed``, one frame per step of a ``vsinr.optim.Run`` (Adam at the
+    shuffled by a generator seeded with ``seed``, one frame per step of a ``vsinr.runtime.optim.Run`` (Adam at the
     schedule's learning rate, gradient clipping, the non-finite guard, checkpoints at every progress
     report). ``step(index, generator)`` gives the loss of frame ``index`` and its squared error (for the
     PSNR in the reports). Returns the mean loss of each epoch it ran."""

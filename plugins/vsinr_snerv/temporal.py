@@ -11,7 +11,7 @@ Interpolation convention (ours; the official code instead runs the main encoder 
 which interpolation does not have):
 - The clip's frames are the observed frames. A time t+s between frames t and t+1 (0 < s < 1) starts from a
   motion-compensated base: the two frames moved along the optical flow between them to time s and
-  blended (1-s, s) (``vsinr.flow.between``; DIS flow, no learned weights). The main encoder sees the
+  blended (1-s, s) (``vsinr.ops.flow.between``; DIS flow, no learned weights). The main encoder sees the
   base's LL, the previous stream encodes frame t and the next stream frame t+1, and the decoder adds a
   correction to the base's bands (LL and high): the output is base + what the network learned the
   flow gets wrong in this clip (occlusions, blending ghosts, flow errors). The correction starts at
@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsinr import optim
-from vsinr.fitting import check_finite
-from vsinr.flow import between, pairs
 from vsinr.nn.pointwise import Pointwise
+from vsinr.ops.flow import between, pairs
+from vsinr.runtime import optim
+from vsinr.runtime.fitting import check_finite
 from vsinr_snerv.fit import Schedule, fusion, optimise, pad
 from vsinr_snerv.model import EMBED, Encoder, Fuse, HighHead, normalise, pair, plan, widths
 from vsinr_snerv.wavelet import dwt, idwt

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vsinr.hookspecs import hookimpl
-from vsinr.methods import PRECISION, EngineRequest, MethodSpec, TaskSupport, WindowedEngine, precision_for
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import PRECISION, EngineRequest, MethodSpec, TaskSupport, WindowedEngine, precision_for
 
 __version__ = "0.2.0"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vsinr import devices, flow, weights
+from vsinr.ops import flow
+from vsinr.runtime import devices, weights
 from vsinr_videoinr.arch import VideoINR, official_config
 from vsinr_videoinr.flowinr import FlowINR
 
@@ -62,7 +63,7 @@ def _pending(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequen
 
 
 class VideoINREngine:
-    """Pair windows (see ``vsinr.methods.WindowedEngine``).
+    """Pair windows (see ``vsinr.host.methods.WindowedEngine``).
 
     It does not tile: the encoder's recurrent deformable alignment carries context across the frame and
     the release's warp grid is normalised to the whole output, so tiles differ from the whole frame

@@ -2,10 +2,10 @@
 
 The released VideoINR learns everything: features, a temporal field of flows, the RGB decoder. With the
 compute this project has (CPU hours, not GPU days) those flows do not get learned. Here the temporal
-field is DIS optical flow (``vsinr.flow``, no weights) and the network learns what flow and resampling
+field is DIS optical flow (``vsinr.ops.flow``, no weights) and the network learns what flow and resampling
 miss:
 
-1. both source frames are moved to time t along the flow at the source size (``vsinr.flow.between``'s
+1. both source frames are moved to time t along the flow at the source size (``vsinr.ops.flow.between``'s
    intermediate flows), giving two aligned frames ``a_t`` and ``b_t``;
 2. a small convolutional encoder sees both (and t) at the source size and makes a feature map;
 3. a spatial implicit field decodes any output pixel, at any scale: an MLP (1×1 convolutions) reads the

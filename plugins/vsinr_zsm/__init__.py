@@ -44,8 +44,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vsinr.hookspecs import hookimpl
-from vsinr.methods import PRECISION, Call, EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine, precision_for
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import (
+    PRECISION,
+    Call,
+    EngineRequest,
+    MethodSpec,
+    Param,
+    TaskSupport,
+    WindowedEngine,
+    precision_for,
+)
 
 __version__ = "0.2.0"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vsinr import devices, weights
 from vsinr.nn.zsm import ZoomingSlowMo, official_config
+from vsinr.runtime import devices, weights
 from vsinr_zsm.flowzsm import FlowZSM, window_inputs
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -69,7 +69,7 @@ def build_engine(path: str | Path, task: str, degradation: str, device: str, pre
 
 
 class ZSMEngine:
-    """Windows of ``window`` source frames, overlapping by one (see ``vsinr.methods.WindowedEngine``).
+    """Windows of ``window`` source frames, overlapping by one (see ``vsinr.host.methods.WindowedEngine``).
 
     It does not tile: the recurrent deformable alignment carries context across the whole frame, so a
     tile's output differs from the whole frame's however wide its overlap (on the golden checkpoint of

@@ -2,7 +2,7 @@
 
 The released Zooming SlowMo aligns neighbouring frames with learned deformable convolutions (PCD) and
 fuses them with a deformable ConvLSTM; trained for minutes on a CPU, neither learns anything. Here the
-alignment is DIS optical flow (``vsinr.flow``, no weights) and a small network learns what a classical
+alignment is DIS optical flow (``vsinr.ops.flow``, no weights) and a small network learns what a classical
 temporal filter misses. ``scale`` 1 restores each frame (Denoise); ``scale`` 4 makes ×4 ×2 space-time
 super-resolution (STVSR), from clean or damaged input. Each output frame is made from 2·radius + 1
 slots around its time:
@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsinr import flow
 from vsinr.nn import check_config
+from vsinr.ops import flow
 
 #: Model configurations of this kind (``kind: flow`` in a weights file's header).
 CONFIGS: dict[str, dict] = {

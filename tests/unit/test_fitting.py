@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from vsinr import fitting
-from vsinr.methods import EngineRequest
-from vsinr.timing import Chunks, TimeMap
+from vsinr.host.methods import EngineRequest
+from vsinr.runtime import fitting
+from vsinr.serving.timing import Chunks, TimeMap
 
 
 class MeanEngine:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from vsinr import degrade, metrics
+from vsinr.evaluation import metrics
+from vsinr.ops import degrade
 
 
 def test_psnr_of_a_constant_offset() -> None:

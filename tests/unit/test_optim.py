@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsinr import optim
+from vsinr.runtime import optim
 
 
 def run(path: Path | None, stop: int | None = None, tag: str = "t") -> torch.nn.Module:

@@ -7,8 +7,9 @@ from fractions import Fraction
 
 import pytest
 
-from vsinr import plugins, tasks
-from vsinr.methods import EngineRequest
+from vsinr.host import plugins
+from vsinr.host.methods import EngineRequest
+from vsinr.serving import tasks
 
 RGBS = tasks.ClipInfo("RGBS", 32, 24, 6, Fraction(24))
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from vsinr.scheduling import WindowScheduler
-from vsinr.timing import TimeMap, Windows
+from vsinr.serving.scheduling import WindowScheduler
+from vsinr.serving.timing import TimeMap, Windows
 
 
 class Frame:
@@ -101,7 +101,7 @@ def test_masks_reach_the_renderer_and_close_releases_what_was_not_delivered() ->
 
 
 def test_a_large_rate_factor_renders_in_bounded_groups() -> None:
-    from vsinr.scheduling import GROUP
+    from vsinr.serving.scheduling import GROUP
 
     h = Harness(num_source=3, ratio=64)
     values = [h.value(k) for k in range(3 * 64)]

@@ -11,9 +11,18 @@ import av
 import numpy as np
 import pytest
 
-from vsinr import remux
-from vsinr.progress import Progress
-from vsinr.segments import Manifest, Segment, SegmentError, cut_borders, file_digest, parse_spec, split, target_length
+from vsinr.app.progress import Progress
+from vsinr.app.segments import (
+    Manifest,
+    Segment,
+    SegmentError,
+    cut_borders,
+    file_digest,
+    parse_spec,
+    split,
+    target_length,
+)
+from vsinr.io import remux
 
 
 def test_segment_specs() -> None:

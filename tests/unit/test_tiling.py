@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vsinr.tiling import TileGrid, render_tiled
+from vsinr.serving.tiling import TileGrid, render_tiled
 
 
 def bicubic_blend(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor]) -> None:

@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from vsinr.timing import TimeMap, Windows
+from vsinr.serving.timing import TimeMap, Windows
 
 
 def test_ntsc_film_to_60_is_exact() -> None:

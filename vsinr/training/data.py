@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsinr.clips import DECODED_SUFFIX, VIDEO_SUFFIXES, decode
-from vsinr.degrade import resize_matrix
+from vsinr.io.clips import DECODED_SUFFIX, VIDEO_SUFFIXES, decode
+from vsinr.ops.degrade import resize_matrix
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -31,7 +31,7 @@ class VideoFolder:
     """Every video under ``root``, decoded once to uint8 RGB in memory (frames (N, H, W, 3) per clip).
 
     ``.npz`` files holding such an array under ``frames`` count as clips too, so a machine without
-    PyAV (a rented GPU, say) can train on clips decoded elsewhere (``vsinr.clips.decode_folder``).
+    PyAV (a rented GPU, say) can train on clips decoded elsewhere (``vsinr.io.clips.decode_folder``).
 
     ``split`` keeps the first (``"train"``) or last (``"val"``) ``val_fraction`` of each clip's frames,
     so validation never sees training frames.
@@ -208,8 +208,8 @@ def degrade(frames: torch.Tensor, lr_size: tuple[int, int]) -> torch.Tensor:
 
 def add_noise(frames: torch.Tensor, rng: np.random.Generator, sigma: float, impulse: float) -> torch.Tensor:
     """Gaussian noise then salt-and-pepper on a fraction ``impulse`` of pixel positions, frame by frame
-    (the evaluation's ``vsinr.degrade.add_noise``, on (..., 3, H, W) tensors)."""
-    from vsinr.degrade import add_noise as add_noise_np
+    (the evaluation's ``vsinr.ops.degrade.add_noise``, on (..., 3, H, W) tensors)."""
+    from vsinr.ops.degrade import add_noise as add_noise_np
 
     flat = frames.reshape(-1, *frames.shape[-3:])
     noisy = [torch.from_numpy(add_noise_np(f.numpy(), rng, sigma, impulse)) for f in flat]
@@ -217,8 +217,8 @@ def add_noise(frames: torch.Tensor, rng: np.random.Generator, sigma: float, impu
 
 
 def jpeg(frames: torch.Tensor, quality: int) -> torch.Tensor:
-    """Each (3, H, W) frame of (..., 3, H, W) through 8-bit JPEG at ``quality`` (``vsinr.degrade.jpeg``)."""
-    from vsinr.degrade import jpeg as jpeg_np
+    """Each (3, H, W) frame of (..., 3, H, W) through 8-bit JPEG at ``quality`` (``vsinr.ops.degrade.jpeg``)."""
+    from vsinr.ops.degrade import jpeg as jpeg_np
 
     flat = frames.reshape(-1, *frames.shape[-3:])
     return torch.stack([torch.from_numpy(jpeg_np(f.numpy(), quality)) for f in flat]).view_as(frames)

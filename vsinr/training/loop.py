@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from vsinr import optim
+from vsinr.runtime import optim
 
 
 def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -105,7 +105,7 @@ def train(
 ) -> None:
     """Run (or resume) every stage. ``step_fn`` returns the loss of one batch; ``validate`` a dict of numbers.
 
-    ``run_dir/checkpoint.safetensors`` (``vsinr.optim.Run``) holds model, optimiser, step, random states
+    ``run_dir/checkpoint.safetensors`` (``vsinr.runtime.optim.Run``) holds model, optimiser, step, random states
     and the stages; training picks up from it. With ``seconds``, a fresh run times its first steps and scales every stage's step count
     so the whole run takes about that long (the learning-rate schedules stretch with them).
     ``checkpoint_seconds`` spaces checkpoints at least that far apart (fast GPU steps). With ``batch``
@@ -181,7 +181,7 @@ def export_if_better(model: torch.nn.Module, path: Path, method: str,
     """Write ``model``'s weights (float32, with ``model.config`` in the header) to ``path`` unless the
     file already there scores at least as well; ``build(config)`` makes a model for that file's
     configuration (None: not comparable, so it is replaced). Says on stderr which happened."""
-    from vsinr import weights
+    from vsinr.runtime import weights
 
     new = score(model)
     if path.exists():

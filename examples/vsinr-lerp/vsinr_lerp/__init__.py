@@ -8,8 +8,8 @@ spec, a parameter, the engine's window and tiling attributes, and cheap registra
 
 from __future__ import annotations
 
-from vsinr.hookspecs import hookimpl
-from vsinr.methods import EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import EngineRequest, MethodSpec, Param, TaskSupport, WindowedEngine
 
 __version__ = "1.0.0"
 

@@ -1,4 +1,4 @@
-"""The lerp engine: a ``vsinr.methods.WindowedEngine`` over windows of two frames."""
+"""The lerp engine: a ``vsinr.host.methods.WindowedEngine`` over windows of two frames."""
 
 from __future__ import annotations
 

@@ -237,10 +237,10 @@ def unpack(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, np.ndarr
 
 
 def save(path: str | os.PathLike, info: dict, tensors: Tensors) -> int:
-    """Write ``pack(info, tensors)`` to ``path`` atomically (``vsinr.files.atomic_path``: a temporary
+    """Write ``pack(info, tensors)`` to ``path`` atomically (``vsinr.io.files.atomic_path``: a temporary
     file beside it, flushed to disk, then renamed); returns the file's size in bytes. If anything fails,
     whatever was at ``path`` is left as it was."""
-    from vsinr.files import atomic_path
+    from vsinr.io.files import atomic_path
 
     data = pack(info, tensors)  # encoding errors surface before the disk is touched
     with atomic_path(Path(os.path.abspath(os.fspath(path)))) as temporary:

@@ -1,0 +1,1 @@
+"""Shared operations without learned weights: optical flow, hole filling, the evaluation's degradations."""

@@ -1,0 +1,81 @@
+"""Running engines: one shared engine per method and request in a process, on the right device and
+precision, tiled when asked. Imports torch; used only once a filter is created.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from vsinr.host.methods import EngineRequest, MethodSpec, WindowedEngine
+from vsinr.serving.scheduling import Renderer
+from vsinr.serving.tiling import TileGrid, render_tiled
+
+_scratch = threading.local()
+_lock = threading.Lock()
+_engines: OrderedDict[tuple[str, EngineRequest], tuple[Any, threading.Lock]] = OrderedDict()
+#: Engines kept for reuse. Filters hold their own engine, so one evicted here lives on until its last
+#: filter is freed; the cap only bounds what no filter uses any more.
+CAPACITY = 4
+
+
+def engine_for(method: MethodSpec, request: EngineRequest) -> tuple[Any, threading.Lock]:
+    """The process-wide engine for this request (built on first use) and the lock that guards it.
+
+    Requests that differ only in fields the method's loader does not read (``MethodSpec.reads``) share
+    one engine: ``STVSR(c, 2, 4)``, ``STVSR(c, 3, 4)`` and ``Interpolate(c, 2)`` load a network once."""
+    request = method.engine_request(request)
+    key = (method.name, request)
+    with _lock:  # held while loading, so two filters never build the same network twice
+        if key not in _engines:
+            engine = method.load(request)
+            kind = "fitted" if hasattr(engine, "fit") else "windowed"
+            if kind != method.engine:
+                raise TypeError(f"method {method.name!r} declares a {method.engine} engine; its loader built a {kind} one")
+            _engines[key] = (engine, threading.Lock())
+        _engines.move_to_end(key)
+        found = _engines[key]
+        while len(_engines) > CAPACITY:
+            _engines.popitem(last=False)
+        return found
+
+
+def scratch(slot: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A per-thread reusable buffer: frame-sized temporaries without a fresh allocation (and page faults)
+    for every frame. Valid until the same thread asks for the same slot again."""
+    buffers: dict[str, torch.Tensor] = _scratch.__dict__.setdefault("buffers", {})
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.shape != shape or buffer.dtype != dtype or buffer.device != torch.device(device):
+        buffer = buffers[slot] = torch.empty(shape, dtype=dtype, device=device)
+    return buffer
+
+
+def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineRequest, grid: TileGrid) -> Renderer:
+    """A window renderer from CPU frames into CPU outputs, computed on the request's device and precision.
+
+    On the CPU at the clip's own precision the engine reads the source frames and writes the output
+    frames in place; otherwise frames go through device buffers.
+    """
+    dtype = torch.float16 if request.half else torch.float32
+    device = torch.device(request.device)
+
+    def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
+               first: int = 0, cuts: frozenset[int] = frozenset(), masks: Sequence[torch.Tensor] | None = None) -> None:
+        if masks is not None:
+            raise ValueError("windowed engines take no mask")
+        x = [f.to(device=device, dtype=dtype, non_blocking=True) for f in frames]
+        local = frozenset(s - first for s in cuts)
+        direct = all(isinstance(o, torch.Tensor) and o.device == device and o.dtype == dtype for o in out)
+        targets = out if direct else [scratch(f"out{i}", tuple(o.shape), dtype, device) for i, o in enumerate(out)]
+        with lock, torch.inference_mode():
+            render_tiled(functools.partial(engine.render, cuts=local), x, times, targets, grid)
+        if not direct:
+            for o, t in zip(out, targets, strict=True):
+                o.copy_(t)
+
+    return render

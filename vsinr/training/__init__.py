@@ -1,0 +1,1 @@
+"""Training of the learned methods: training material, the shared loop, and the one training entry."""
