@@ -54,11 +54,11 @@ def _weights_cases(folder: Path) -> dict[str, str]:
 
     sys.path.insert(0, str(ROOT / "plugins"))
     from vsinr_videoinr.arch import CONFIGS, VideoINR
-    from vsinr_videoinr.flowinr import FlowINR
+    from vsinr_videoinr.flowinr import FlowINR, FlowINRConfig
 
     from vsinr.runtime import weights
 
-    flow = FlowINR(nf=8, blocks=1, hidden=8)
+    flow = FlowINR(FlowINRConfig(nf=8, blocks=1, hidden=8))
     state = dict(flow.state_dict())
     config = dict(flow.config)
     cases: dict[str, str] = {}

@@ -5,6 +5,7 @@ Tiny configurations with random weights; quality is measured by ``vsinr bench`` 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 from fractions import Fraction
@@ -30,7 +31,7 @@ _count = itertools.count()
 
 def flow_weights(directory: Path, trained: bool = True, seed: int = 0) -> Path:
     torch.manual_seed(seed)
-    model = FlowINR(**CONFIGS["flow_tiny"])
+    model = FlowINR(CONFIGS["flow_tiny"])
     if trained:  # a non-zero correction, so the network's part shows
         with torch.no_grad():
             model.decoder[-1].weight.normal_(0, 0.05)
@@ -40,7 +41,7 @@ def flow_weights(directory: Path, trained: bool = True, seed: int = 0) -> Path:
 
 
 def test_untrained_model_is_its_base_at_any_scale() -> None:
-    model = FlowINR(**CONFIGS["flow_tiny"])
+    model = FlowINR(CONFIGS["flow_tiny"])
     a, b = torch.rand(2, 1, 3, 12, 16)
     t = torch.tensor([0.25])
     for size in ((48, 64), (30, 40), (12, 16)):
@@ -52,7 +53,7 @@ def test_untrained_model_is_its_base_at_any_scale() -> None:
 
 def test_decoding_in_bands_equals_one_pass() -> None:
     torch.manual_seed(0)
-    model = FlowINR(**CONFIGS["flow_tiny"])
+    model = FlowINR(CONFIGS["flow_tiny"])
     torch.nn.init.normal_(model.decoder[-1].weight, 0, 0.1)
     a, b = torch.rand(2, 1, 3, 10, 14)
     t = torch.tensor([0.5])
@@ -81,7 +82,7 @@ def test_the_filter_runs_the_flow_configuration(tmp_path: Path) -> None:
 
 
 def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
-    model = FlowINR(**CONFIGS["flow_tiny"])
+    model = FlowINR(CONFIGS["flow_tiny"])
     path = tmp_path / "odd.safetensors"
     weights.save(path, model.state_dict(), "videoinr", {**model.config, "kind": "flow", "nf": 9}, half=False)
     with pytest.raises(weights.WeightsError, match="does not fit this model"):
@@ -105,9 +106,9 @@ def test_training_script_exports_and_keeps_the_better_file(tmp_path: Path) -> No
 
 def test_outside_its_trained_scales_the_model_gives_its_base() -> None:
     torch.manual_seed(0)
-    model = FlowINR(**{**CONFIGS["flow_tiny"], "scales": [1.5, 4.0]})
+    model = FlowINR(dataclasses.replace(CONFIGS["flow_tiny"], scales=(1.5, 4.0)))
     torch.nn.init.normal_(model.decoder[-1].weight, 0, 0.1)
-    base = FlowINR(**{**CONFIGS["flow_tiny"], "scales": [1.5, 4.0]})  # untrained: the base everywhere
+    base = FlowINR(dataclasses.replace(CONFIGS["flow_tiny"], scales=(1.5, 4.0)))  # untrained: the base everywhere
     a, b = torch.rand(2, 1, 3, 12, 16)
     t = torch.tensor([0.5])
     for size, inside in (((12, 16), False), ((24, 32), True), ((48, 64), True), ((96, 128), False)):

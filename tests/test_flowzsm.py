@@ -31,7 +31,7 @@ _count = itertools.count()
 
 def flow_weights(directory: Path, trained: bool = True, config: str = "flow_tiny") -> Path:
     torch.manual_seed(0)
-    model = FlowZSM(**CONFIGS[config])
+    model = FlowZSM(CONFIGS[config])
     if trained:  # a non-zero correction, so the network's part shows
         with torch.no_grad():
             model.tail.weight.normal_(0, 0.05)
@@ -51,7 +51,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_the_impulse_prefilter_replaces_only_black_and_white_pixels() -> None:
-    model = FlowZSM(**CONFIGS["flow_tiny"])
+    model = FlowZSM(CONFIGS["flow_tiny"])
     frame = torch.rand(1, 3, 16, 20) * 0.8 + 0.1
     frame[0, :, 3, 4] = 1.0
     frame[0, :, 9, 11] = 0.0
@@ -72,7 +72,7 @@ def test_the_median_network_is_the_median_of_each_3x3_neighbourhood() -> None:
 
 
 def test_untrained_model_is_the_weighted_temporal_average() -> None:
-    model = FlowZSM(**CONFIGS["flow_tiny"])  # radius 1
+    model = FlowZSM(CONFIGS["flow_tiny"])  # radius 1
     centre = torch.rand(1, 3, 12, 16)
     same, other = centre.clone(), torch.rand(1, 3, 12, 16)
     slots = torch.stack([same, centre, other], 1)
@@ -86,7 +86,7 @@ def test_untrained_model_is_the_weighted_temporal_average() -> None:
 
 def test_bands_of_rows_equal_one_pass() -> None:
     torch.manual_seed(0)
-    model = FlowZSM(**CONFIGS["flow_tiny"])
+    model = FlowZSM(CONFIGS["flow_tiny"])
     torch.nn.init.normal_(model.tail.weight, 0, 0.1)
     slots = torch.rand(1, 3, 3, 37, 20)
     hit = (torch.rand(1, 1, 37, 20) < 0.1).float()
@@ -125,7 +125,7 @@ def test_denoise_restores_each_frame_from_its_neighbours(tmp_path: Path) -> None
     out = core.vsinr.Denoise(clip, method="zsm", weights=path)
     assert (out.width, out.height, out.num_frames, out.fps) == (64, 48, 7, Fraction(24))
     got = frames(out)
-    single = FlowZSM(**CONFIGS["flow_tiny"]).prepare(torch.from_numpy(np.stack(noisy(truth))))[0].numpy()
+    single = FlowZSM(CONFIGS["flow_tiny"]).prepare(torch.from_numpy(np.stack(noisy(truth))))[0].numpy()
     for n in range(7):  # the temporal average beats the prefiltered frame alone
         assert psnr(got[n], truth[n]) > psnr(single[n], truth[n]) + 1.0, n
     # the same bytes in any order of requests
@@ -198,7 +198,7 @@ def test_x4_frames_are_the_same_in_any_order_and_never_cross_a_scene_change(tmp_
 
 
 def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
-    model = FlowZSM(**CONFIGS["flow_tiny"])
+    model = FlowZSM(CONFIGS["flow_tiny"])
     path = tmp_path / "odd.safetensors"
     weights.save(path, model.state_dict(), "zsm", {**model.config, "nf": 9}, half=False)
     with pytest.raises(weights.WeightsError, match="does not fit this model"):

@@ -17,28 +17,24 @@ import torch.nn.functional as F
 from vsinr.ops import flow
 from vsinr.runtime import devices, weights
 from vsinr_videoinr.arch import VideoINR, official_config
-from vsinr_videoinr.flowinr import FlowINR
+from vsinr_videoinr.flowinr import KIND, FlowINR, FlowINRConfig
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_flow.safetensors"
 
 
-def load_model(path: str | Path = "") -> VideoINR | FlowINR:
-    """The network with weights from ``path`` (ours or the authors' ``latest_G.pth``; empty: the default).
+#: The architectures ``weights=`` may hold: the flow-guided configuration and the authors' VideoINR.
+FAMILY = (
+    weights.Architecture(KIND, lambda config: FlowINR(FlowINRConfig(**config))),
+    weights.Architecture("", lambda config: VideoINR(**config), official=official_config),
+)
 
-    A header with ``kind: flow`` is the flow-guided configuration (``flowinr.py``); anything else is the
-    VideoINR architecture of ``arch.py``."""
-    path = Path(path) if path else DEFAULT_WEIGHTS
-    state, config = weights.read(path, "videoinr")
-    if config is None:  # an official checkpoint carries no configuration: its tensors' shapes tell it
-        config = official_config(state)
-    kind = FlowINR if config.get("kind") == "flow" else VideoINR
-    try:
-        model = weights.build(lambda: kind(**config), state, repr(str(path)))
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, weights.WeightsError):
-            raise
-        raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
-    return model.eval()
+
+def load_model(path: str | Path = "") -> VideoINR | FlowINR:
+    """The network with weights from ``path`` (ours or the authors' ``latest_G.pth``; empty: the default):
+    the flow-guided configuration (``flowinr.py``) for a header of kind ``flow``, else VideoINR."""
+    model = weights.load_model(Path(path) if path else DEFAULT_WEIGHTS, "videoinr", FAMILY)
+    assert isinstance(model, VideoINR | FlowINR)
+    return model
 
 
 def build_engine(path: str | Path, device: str, precision: str = "fp32") -> VideoINREngine | FlowINREngine:

@@ -15,64 +15,75 @@ miss:
 
 The MLP's last layer starts at zero, so an untrained model is exactly its base, a motion-compensated
 blend then bicubic; training only adds. ``scales`` (in the weights header) is the range of spatial scales
-the correction was trained for; outside it the model returns its base alone rather than extrapolate. Every operation exports to ONNX (convolutions, ``grid_sample``).
+the correction was trained for; outside it the model returns its base alone rather than extrapolate. Every operation exports to ONNX (convolutions,
+``grid_sample``).
 The flow itself is computed outside the network (``FlowINREngine``), on whole frames.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vsinr.nn import check_config
+from vsinr.nn.blocks import ResBlock, zero_head
 from vsinr.nn.pointwise import Pointwise
 
-#: Model configurations of this kind (``kind: flow`` in a weights file's header).
-CONFIGS: dict[str, dict] = {
-    "flow": {"kind": "flow", "nf": 32, "blocks": 4, "hidden": 48, "scales": [1.0, 4.0]},
-    "flow_tiny": {"kind": "flow", "nf": 8, "blocks": 1, "hidden": 8, "scales": [1.0, 4.0]},
+#: The ``kind`` a weights file's header records for this architecture.
+KIND = "flow"
+
+
+@dataclass(frozen=True)
+class FlowINRConfig:
+    """The network's sizes, recorded in a weights file's header: encoder width ``nf`` and residual
+    ``blocks``, the decoder MLP's ``hidden`` width, and the range of spatial ``scales`` it corrects."""
+
+    nf: int = 32
+    blocks: int = 4
+    hidden: int = 48
+    scales: tuple[float, float] = (1.0, 4.0)
+
+    def __post_init__(self) -> None:
+        check_config({"nf": self.nf, "hidden": self.hidden}, blocks={"blocks": self.blocks})
+        try:
+            low, high = (float(s) for s in self.scales)
+        except (TypeError, ValueError):
+            raise TypeError(f"scales must be [low, high], got {self.scales!r}") from None
+        if not 0 < low <= high:
+            raise TypeError(f"scales must be [low, high] with 0 < low <= high, got {self.scales!r}")
+        object.__setattr__(self, "scales", (low, high))
+
+    def header(self) -> dict:
+        """The configuration as a weights file's header records it."""
+        return {"kind": KIND, "nf": self.nf, "blocks": self.blocks, "hidden": self.hidden, "scales": list(self.scales)}
+
+
+#: Named configurations: the shipped default and one for tests.
+CONFIGS: dict[str, FlowINRConfig] = {
+    "flow": FlowINRConfig(),
+    "flow_tiny": FlowINRConfig(nf=8, blocks=1, hidden=8),
 }
-
-
-class ResBlock(nn.Module):
-    def __init__(self, nf: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(nf, nf, 3, padding=1)
-        self.conv2 = nn.Conv2d(nf, nf, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
 
 
 class FlowINR(nn.Module):
     """Encoder at the source size + spatial MLP at the output size, correcting a flow-warped bicubic base."""
 
-    def __init__(self, kind: str = "flow", nf: int = 32, blocks: int = 4, hidden: int = 48,
-                 scales: tuple[float, float] | list[float] = (1.0, 4.0)):
+    def __init__(self, config: FlowINRConfig = CONFIGS["flow"]):
         super().__init__()
-        if kind != "flow":
-            raise TypeError(f"FlowINR builds kind 'flow', not {kind!r}")
-        check_config({"nf": nf, "hidden": hidden}, blocks={"blocks": blocks})
-        low, high = (float(s) for s in scales)
-        if not 0 < low <= high:
-            raise TypeError(f"scales must be [low, high] with 0 < low <= high, got {scales!r}")
-        self.scales = (low, high)
-        self.config = {"kind": kind, "nf": nf, "blocks": blocks, "hidden": hidden, "scales": [low, high]}
+        nf, hidden = config.nf, config.hidden
+        self.scales = config.scales
+        self.config = config.header()
         self.head = nn.Conv2d(7, nf, 3, padding=1)
-        self.body = nn.Sequential(*[ResBlock(nf) for _ in range(blocks)])
+        self.body = nn.Sequential(*[ResBlock(nf) for _ in range(config.blocks)])
         # per output pixel: features, base RGB, offset (y, x) from the nearest source pixel, 1/scale (y, x)
         self.decoder = nn.Sequential(
             Pointwise(nf + 3 + 4, hidden), nn.ReLU(),
             Pointwise(hidden, hidden), nn.ReLU(),
-            Pointwise(hidden, 3),
+            zero_head(Pointwise(hidden, 3)),
         )
-        last = self.decoder[-1]
-        assert isinstance(last, nn.Conv2d) and last.bias is not None
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-        #: input context of each feature, in source pixels (tiles would need it; the flow does not tile)
-        self.halo = 2 * blocks + 2
 
     def encode(self, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Features (B, nf, h, w) of the two frames moved to time ``t`` (B,) along the flow."""

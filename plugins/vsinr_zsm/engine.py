@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from vsinr.nn.zsm import ZoomingSlowMo, official_config
 from vsinr.runtime import devices, weights
-from vsinr_zsm.flowzsm import FlowZSM, window_inputs
+from vsinr_zsm.flowzsm import KIND, FlowZSM, FlowZSMConfig, window_inputs
 
 WEIGHTS = Path(__file__).parent / "weights"
 #: The bundled default for each (task, degradation).
@@ -26,6 +26,13 @@ DEFAULTS = {
 }
 
 
+#: The architectures ``weights=`` may hold: the flow-guided configurations and the authors' Zooming SlowMo.
+FAMILY = (
+    weights.Architecture(KIND, lambda config: FlowZSM(FlowZSMConfig(**config))),
+    weights.Architecture("", lambda config: ZoomingSlowMo(**config), official=official_config),
+)
+
+
 def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo | FlowZSM:
     """The network for ``task`` ("stvsr" or "denoise") and ``degradation`` with weights from ``path``
     (ours or the authors' ``xiang2020zooming.pth``; empty: the bundled default).
@@ -33,16 +40,8 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo |
     A header with ``kind: flow`` is a flow-guided configuration (``flowzsm.py``); anything else is the
     Zooming SlowMo architecture of ``vsinr.nn.zsm``."""
     path = Path(path) if path else WEIGHTS / DEFAULTS[(task, degradation)]
-    state, config = weights.read(path, "zsm")
-    if config is None:  # an official checkpoint carries no configuration: its tensors' shapes tell it
-        config = official_config(state)
-    kind = FlowZSM if config.get("kind") == "flow" else ZoomingSlowMo
-    try:
-        model = weights.build(lambda: kind(**config), state, repr(str(path)))
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, weights.WeightsError):
-            raise
-        raise weights.WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
+    model = weights.load_model(path, "zsm", FAMILY)
+    assert isinstance(model, ZoomingSlowMo | FlowZSM)
     wanted = 4 if task == "stvsr" else 1
     scale, interpolates = (model.scale, model.scale > 1) if isinstance(model, FlowZSM) else (model.scale, model.interpolate)
     if scale != wanted or interpolates != (task == "stvsr"):
@@ -51,7 +50,7 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo |
             f"{str(path)!r} is a {made} model; {'STVSR' if task == 'stvsr' else 'Denoise'} needs "
             f"{'a ×4 ×2' if task == 'stvsr' else 'a ×1 restoration'} model"
         )
-    return model.eval()
+    return model
 
 
 def build_engine(path: str | Path, task: str, degradation: str, device: str, precision: str = "fp32",

@@ -29,6 +29,7 @@ the flow is computed outside it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,85 +37,80 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsinr.nn import check_config
+from vsinr.nn.blocks import ResBlock, in_bands, median3, zero_head
 from vsinr.ops import flow
 
-#: Model configurations of this kind (``kind: flow`` in a weights file's header).
-CONFIGS: dict[str, dict] = {
-    "flow_noise": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "impulse", "spread": 0.06},
-    "flow_jpeg": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "none", "spread": 0.05},
-    "flow_tiny": {"kind": "flow", "radius": 1, "nf": 8, "blocks": 1, "prefilter": "impulse", "spread": 0.06},
-    "flow_x4": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "none", "spread": 0.005, "scale": 4},
-    "flow_x4_noise": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "impulse", "spread": 0.06,
-                      "scale": 4},
-    "flow_x4_jpeg": {"kind": "flow", "radius": 2, "nf": 32, "blocks": 4, "prefilter": "none", "spread": 0.08, "scale": 4},
-    "flow_x4_tiny": {"kind": "flow", "radius": 1, "nf": 8, "blocks": 1, "prefilter": "impulse", "spread": 0.06,
-                     "scale": 4},
-}
 SCALES = (1, 4)
 PREFILTERS = ("impulse", "none")
 
+#: The ``kind`` a weights file's header records for this architecture.
+KIND = "flow"
 
-def median3(x: torch.Tensor) -> torch.Tensor:
-    """3×3 median of (N, C, H, W), edges repeated: the 19 exchanges of a sorting network that finds the
-    middle of 9 values (exact, and much faster than sorting patches)."""
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    p = [padded[..., dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
 
-    def order(i: int, j: int) -> None:
-        p[i], p[j] = torch.minimum(p[i], p[j]), torch.maximum(p[i], p[j])
+@dataclass(frozen=True)
+class FlowZSMConfig:
+    """The network's configuration, recorded in a weights file's header: the window ``radius`` (2·radius
+    + 1 frames), width ``nf`` and residual ``blocks``, the ``prefilter`` for impulse noise, the
+    ``spread`` of the weights that trust a neighbour where it agrees with the centre, and the ``scale``
+    (1: restoration; 4: ×4 ×2 space-time SR)."""
 
-    for i, j in ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
-                 (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2)):
-        order(i, j)
-    return p[4]
+    radius: int = 2
+    nf: int = 32
+    blocks: int = 4
+    prefilter: str = "impulse"
+    spread: float = 0.06
+    scale: int = 1
+
+    def __post_init__(self) -> None:
+        check_config({"nf": self.nf}, blocks={"blocks": self.blocks})
+        if not (isinstance(self.radius, int) and 1 <= self.radius <= 4):
+            raise TypeError(f"radius must be an integer from 1 to 4, got {self.radius!r}")
+        if self.prefilter not in PREFILTERS:
+            raise TypeError(f"prefilter must be one of {PREFILTERS}, got {self.prefilter!r}")
+        if not 0 < float(self.spread) < 1:
+            raise TypeError(f"spread must be in (0, 1), got {self.spread!r}")
+        if self.scale not in SCALES:
+            raise TypeError(f"scale must be one of {SCALES}, got {self.scale!r}")
+        object.__setattr__(self, "spread", float(self.spread))
+
+    def header(self) -> dict:
+        """The configuration as a weights file's header records it."""
+        return {"kind": KIND, "radius": self.radius, "nf": self.nf, "blocks": self.blocks, "prefilter": self.prefilter,
+                "spread": self.spread, "scale": self.scale}
+
+
+#: Named configurations: the shipped defaults (×1 restoration and ×4 ×2, per degradation) and two for tests.
+CONFIGS: dict[str, FlowZSMConfig] = {
+    "flow_noise": FlowZSMConfig(prefilter="impulse", spread=0.06),
+    "flow_jpeg": FlowZSMConfig(prefilter="none", spread=0.05),
+    "flow_tiny": FlowZSMConfig(radius=1, nf=8, blocks=1),
+    "flow_x4": FlowZSMConfig(prefilter="none", spread=0.005, scale=4),
+    "flow_x4_noise": FlowZSMConfig(prefilter="impulse", spread=0.06, scale=4),
+    "flow_x4_jpeg": FlowZSMConfig(prefilter="none", spread=0.08, scale=4),
+    "flow_x4_tiny": FlowZSMConfig(radius=1, nf=8, blocks=1, scale=4),
+}
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(F.pad(x, (radius,) * 4, mode="replicate"), 2 * radius + 1, 1)
 
 
-class ResBlock(nn.Module):
-    def __init__(self, nf: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(nf, nf, 3, padding=1)
-        self.conv2 = nn.Conv2d(nf, nf, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.1))
-
-
 class FlowZSM(nn.Module):
     """The frame at a window's centre slot, restored (``scale`` 1) or ×4 (``scale`` 4) from aligned slots:
     flow-weighted temporal average (upsampled) + learned correction."""
 
-    def __init__(self, kind: str = "flow", radius: int = 2, nf: int = 32, blocks: int = 4,
-                 prefilter: str = "impulse", spread: float = 0.06, scale: int = 1):
+    def __init__(self, config: FlowZSMConfig = CONFIGS["flow_noise"]):
         super().__init__()
-        if kind != "flow":
-            raise TypeError(f"FlowZSM builds kind 'flow', not {kind!r}")
-        check_config({"nf": nf}, blocks={"blocks": blocks})
-        if not (isinstance(radius, int) and 1 <= radius <= 4):
-            raise TypeError(f"radius must be an integer from 1 to 4, got {radius!r}")
-        if prefilter not in PREFILTERS:
-            raise TypeError(f"prefilter must be one of {PREFILTERS}, got {prefilter!r}")
-        if not 0 < float(spread) < 1:
-            raise TypeError(f"spread must be in (0, 1), got {spread!r}")
-        if scale not in SCALES:
-            raise TypeError(f"scale must be one of {SCALES}, got {scale!r}")
-        self.radius, self.prefilter, self.spread, self.scale = radius, prefilter, float(spread), scale
-        self.config = {"kind": kind, "radius": radius, "nf": nf, "blocks": blocks, "prefilter": prefilter,
-                       "spread": self.spread, "scale": scale}
+        radius, nf, scale = config.radius, config.nf, config.scale
+        self.radius, self.prefilter, self.spread, self.scale = radius, config.prefilter, config.spread, scale
+        self.config = config.header()
         slots = 2 * radius + 1
         # aligned frames, the base, each neighbour's weight, the centre's impulse mask (and the halfway flag)
         self.head = nn.Conv2d(3 * slots + 3 + (slots - 1) + 1 + (scale > 1), nf, 3, padding=1)
-        self.body = nn.Sequential(*[ResBlock(nf) for _ in range(blocks)])
-        self.tail = nn.Conv2d(nf, 3 * scale * scale, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)
-        assert self.tail.bias is not None
-        nn.init.zeros_(self.tail.bias)
+        self.body = nn.Sequential(*[ResBlock(nf, "leaky") for _ in range(config.blocks)])
+        self.tail = zero_head(nn.Conv2d(nf, 3 * scale * scale, 3, padding=1))
         #: input context of each output pixel, in pixels (what a band of rows needs around it)
-        self.halo = 2 * blocks + 2
+        self.halo = 2 * config.blocks + 2
 
     @property
     def slots(self) -> int:
@@ -126,11 +122,9 @@ class FlowZSM(nn.Module):
         return self.slots + (self.scale > 1)
 
     def prepare(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Prefiltered frames, flow guides and impulse masks (N, 1, H, W) of degraded frames (N, 3, H, W).
-
-        Values that are not finite are read as black (NaN, -inf) or white (+inf), so one broken pixel stays
-        one pixel (and the impulse prefilter replaces it) instead of spreading through the network."""
-        frames = torch.nan_to_num(frames, nan=0.0, posinf=1.0, neginf=0.0)
+        """Prefiltered frames, flow guides and impulse masks (N, 1, H, W) of degraded frames (N, 3, H, W),
+        finite (the bridge reads pixels that are not finite as black or white, and the impulse prefilter
+        then replaces them)."""
         if self.prefilter == "none":
             return frames, frames, frames.new_zeros(frames.shape[0], 1, *frames.shape[-2:])
         smooth = median3(frames)
@@ -157,18 +151,12 @@ class FlowZSM(nn.Module):
             planes.append(flag.to(hit).view(-1, 1, 1, 1).expand_as(hit))  # hit's device and dtype
             base = F.interpolate(base, scale_factor=self.scale, mode="bicubic", align_corners=False)
         x = torch.cat(planes, 1)
-        height = x.shape[-2]
-        step = rows if 0 < rows < height else height
-        out = []
-        for y0 in range(0, height, step):
-            lo, hi = max(0, y0 - self.halo), min(height, y0 + step + self.halo)
-            part = self._correction(x[..., lo:hi, :])[..., y0 - lo : y0 - lo + min(step, height - y0), :]
-            out.append(F.pixel_shuffle(part, self.scale) if self.scale > 1 else part)
-        return base + (torch.cat(out, -2) if len(out) > 1 else out[0])
+        return base + in_bands(self._correction, x, rows, self.halo, self.scale)
 
     def _correction(self, x: torch.Tensor) -> torch.Tensor:
         feat = F.leaky_relu(self.head(x), 0.1)  # leaky: a dead unit would stop learning for good
-        return self.tail(feat + self.body(feat))
+        correction = self.tail(feat + self.body(feat))
+        return F.pixel_shuffle(correction, self.scale) if self.scale > 1 else correction
 
 
 def slot_order(centre: int, count: int, radius: int, cuts: frozenset[int] = frozenset(),
@@ -187,12 +175,12 @@ def onto(frame: torch.Tensor, guide: torch.Tensor, prefiltered: torch.Tensor, gu
     """Frames and guides of ``order`` (window indices) moved onto ``frame`` along DIS flow from ``guide`` to
     each one's guide, each (len(order), 3, H, W); index ``itself`` is ``frame`` and stays as it is. Flow is
     estimated once per distinct index."""
-    target = flow._gray(guide)
+    target = flow.gray8(guide)
     moved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {} if itself is None else {itself: (frame, guide)}
     for i in order:
         if i in moved:
             continue
-        pixels = flow.flow(target, flow._gray(guides[i]))
+        pixels = flow.flow(target, flow.gray8(guides[i]))
         f = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None].to(guides.device, guides.dtype)
         both = flow.warp(torch.stack([prefiltered[i], guides[i]]), f.expand(2, -1, -1, -1))
         moved[i] = (both[0], both[1])

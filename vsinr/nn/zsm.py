@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsinr.nn import check_config
+from vsinr.nn.blocks import ResBlock, median3
 from vsinr.nn.deform import DeformConvSep
 from vsinr.nn.pointwise import Pointwise
 
@@ -60,24 +61,6 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
 
 def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel, stride, kernel // 2)
-
-
-def median3(x: torch.Tensor) -> torch.Tensor:
-    """3×3 median of each channel of (B, C, H, W), edges repeated."""
-    b, c, h, w = x.shape
-    patches = F.unfold(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3).view(b, c, 9, h, w)
-    return patches.median(dim=2).values
-
-
-class ResidualBlock(nn.Module):
-    """x + conv2(ReLU(conv1(x))), no normalisation."""
-
-    def __init__(self, nf: int = 64):
-        super().__init__()
-        self.conv1, self.conv2 = _conv(nf, nf), _conv(nf, nf)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
 
 
 class PCDAlign(nn.Module):
@@ -229,12 +212,12 @@ class ZoomingSlowMo(Pyramid):
         self.scale, self.interpolate, self.residual, self.prefilter = scale, interpolate, residual, prefilter
         self.padding = padding
         self.conv_first = _conv(3, nf)
-        self.feature_extraction = nn.Sequential(*[ResidualBlock(nf) for _ in range(front_blocks)])
+        self.feature_extraction = nn.Sequential(*[ResBlock(nf) for _ in range(front_blocks)])
         if interpolate:
             self.pcd_align = PCDAlign(nf, groups)
             self.fusion = Pointwise(2 * nf, nf)
         self.ConvBLSTM = BiDeformableConvLSTM(nf, groups)
-        self.recon_trunk = nn.Sequential(*[ResidualBlock(nf) for _ in range(back_blocks)])
+        self.recon_trunk = nn.Sequential(*[ResBlock(nf) for _ in range(back_blocks)])
         if scale == 4:  # the release's upsampler ends in 64 channels whatever nf (hr_nf 64)
             self.upconv1, self.upconv2 = _conv(nf, 4 * nf), _conv(nf, 4 * hr_nf)
         self.HRconv, self.conv_last = _conv(hr_nf, hr_nf), _conv(hr_nf, 3)

@@ -45,7 +45,7 @@ def to_gray8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(luma * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
-def _gray(frame: torch.Tensor) -> np.ndarray:
+def gray8(frame: torch.Tensor) -> np.ndarray:
     """A (3, H, W) RGB tensor as DIS's 8-bit luma."""
     return to_gray8(frame.permute(1, 2, 0).float().cpu().numpy())
 
@@ -59,7 +59,7 @@ def pairs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Flow between consecutive frames of a (T, 3, H, W) clip: forward (k → k+1) and backward (k+1 → k),
     each (T-1, 2, H, W) as (dx, dy) pixels."""
     count, _, height, width = frames.shape
-    gray = [_gray(f) for f in frames]
+    gray = [gray8(f) for f in frames]
     dis = _dis()
 
     def stack(flows: list[np.ndarray]) -> torch.Tensor:
@@ -82,7 +82,7 @@ def pair(left: torch.Tensor, right: torch.Tensor, scale: float = 1.0) -> tuple[t
 
     height, width = left.shape[-2:]
     small = (max(8, round(width * scale)), max(8, round(height * scale)))
-    gray = [_gray(frame) for frame in (left, right)]
+    gray = [gray8(frame) for frame in (left, right)]
     if small != (width, height):
         gray = [cv2.resize(g, small, interpolation=cv2.INTER_AREA) for g in gray]
     dis = _dis()

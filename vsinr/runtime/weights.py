@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,47 @@ def _read_safetensors(path: Path, method: str) -> tuple[dict[str, torch.Tensor],
     except (KeyError, json.JSONDecodeError):
         raise WeightsError(f"{str(path)!r} has a damaged model configuration in its header") from None
     return tensors, config
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One architecture of a method's family, as the family's loader sees it.
+
+    ``kind`` is what a weights file's header records to name it ("" for the authors' architecture, whose
+    files name none); ``build`` makes the model from the header's other fields (``TypeError`` or
+    ``ValueError`` for fields it cannot use); ``official`` reads the configuration of an official
+    checkpoint, which has no header, from its tensors (only the authors' architecture has one)."""
+
+    kind: str
+    build: Callable[[dict[str, Any]], torch.nn.Module]
+    official: Callable[[dict[str, torch.Tensor]], dict[str, Any]] | None = None
+
+
+def load_model(path: str | os.PathLike, method: str, family: Sequence[Architecture]) -> torch.nn.Module:
+    """The model a weights file holds, in evaluation mode: ours (the header's ``kind`` picks the
+    architecture of ``family``) or an official checkpoint (the architecture that reads one). Anything
+    unusable is a ``WeightsError`` naming the file and what is wrong."""
+    state, config = read(path, method)
+    if config is None:
+        chosen = next(a for a in family if a.official is not None)
+        assert chosen.official is not None
+        config = chosen.official(state)
+    else:
+        config = dict(config)
+        kind = config.pop("kind", "")
+        found = [a for a in family if a.kind == kind]
+        if not found:
+            known = ", ".join(repr(a.kind) for a in family if a.kind)
+            raise WeightsError(f"{str(path)!r} holds a {method} model of kind {kind!r}; this version builds {known} "
+                               "and the authors' architecture")
+        chosen = found[0]
+    try:
+        model = build(lambda: chosen.build(config), state, repr(str(path)))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, WeightsError):
+            raise
+        raise WeightsError(f"{str(path)!r} has a model configuration this version cannot build: {exc}") from None
+    return model.eval()
 
 
 def build[M: torch.nn.Module](make: Callable[[], M], state: Mapping[str, torch.Tensor], source: str) -> M:
