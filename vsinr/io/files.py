@@ -58,7 +58,8 @@ class OutputBusy(RuntimeError):
     def __init__(self, target: Path, pid: int | None, command: str | None) -> None:
         self.target, self.pid, self.command = target, pid, command
         holder = "another process" if pid is None else f"process {pid}"
-        if pid is not None and command:
+        if pid is not None and command:  # on one line, and short: a message, not a listing
+            command = "".join(c if c.isprintable() else repr(c)[1:-1] for c in command)
             holder += f" ({command if len(command) <= 200 else command[:197] + '...'})"
         super().__init__(f"{target} is being written by {holder}; wait for it or stop it")
 
@@ -72,12 +73,13 @@ def lock_path(target: Path) -> Path:
 def output_lock(target: Path, what: str | None = None, note: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Hold ``target`` for this process for the block (one writer per output); yields the lock file's path.
 
-    Raises ``OutputBusy``, naming the holder's process id and ``what`` it said it was (default: its command
-    line), when a process that still runs holds it. A lock left by a process that no longer runs (killed)
-    is taken over, with ``note`` told so. Where ``fcntl`` exists the lock is an ``flock`` on the lock file,
-    which the kernel releases when its process dies, so a dead holder is recognised exactly; elsewhere the
-    file is created with ``O_EXCL`` and its process id tested for life. The lock file is removed on exit,
-    and so are folders for ``target`` that were made here and stayed empty (a run that failed leaves none).
+    Raises ``OutputBusy`` when a process that still runs holds it, naming that process: its id and
+    ``what`` it recorded (by default its command line, ``vsinr run IN -o OUT ...``). A lock left by a
+    process that no longer runs (killed) is taken over, with ``note`` told so. Where ``fcntl`` exists the
+    lock is an ``flock`` on the lock file, which the kernel releases when its process dies, so a dead holder
+    is recognised exactly; elsewhere the file is created with ``O_EXCL`` and its process id tested for
+    life. The lock file is removed on exit, and so are folders for ``target`` that were made here and
+    stayed empty (a run that failed leaves none).
     """
     lock = lock_path(target)
     made = [folder for folder in (lock.parent, *lock.parent.parents) if not folder.exists()]
@@ -150,7 +152,8 @@ def _take_excl(lock: Path, target: Path, record: bytes, note: Callable[[str], No
                 continue
             if pid is not None and _alive(pid):  # this process itself included: a second writer all the same
                 raise OutputBusy(target, pid, command) from None
-            if note is not None:  # no record at all after a while: its writer died before writing one
+            # a dead process's, or no record a second after it was made: its writer died before writing one
+            if note is not None:
                 note(f"{target}: taking over the lock left by process {pid if pid is not None else '?'}, "
                      "which no longer runs")
             with suppress(FileNotFoundError):
@@ -178,10 +181,11 @@ def _holder(lock: Path) -> tuple[int | None, str | None]:
 
 
 def _parse(data: bytes) -> tuple[int | None, str | None]:
+    """The process id and command line of a lock file's record; (None, None) when it is not one."""
     try:
         record = json.loads(data)
         pid, command = record["pid"], record.get("command")
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError):  # empty (being written), or not a record
         return None, None
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return None, None
@@ -190,9 +194,10 @@ def _parse(data: bytes) -> tuple[int | None, str | None]:
 
 def _command_line() -> str:
     """This process's command line as a shell would take it, the program by its name only (``vsinr run ...``)."""
-    if not sys.argv or not sys.argv[0]:
+    argv = sys.argv if sys.argv and sys.argv[0] not in ("", "-c") else sys.orig_argv  # python -c: the interpreter's
+    if not argv:
         return Path(sys.executable).name
-    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return shlex.join([Path(argv[0]).name, *argv[1:]])
 
 
 def remove_stale_parts(target: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from vsinr.app.cli.group import cli, crop_size, device_option, encode_clip
+from vsinr.app.cli.group import cli, crop_size, device_option, encode_clip, writing
 from vsinr.host import plugins
 from vsinr.host.methods import EncodeOptions
 
@@ -37,26 +37,27 @@ def _codec(method: str) -> Any:
 def encode_command(input_path: Path, output: Path, method: str, size: str, epochs: int, prune: float, finetune: int,
                    frames: int | None, crop: str | None, device: str) -> None:
     """Fit a neural representation to INPUT and write it as a compressed file."""
-    import numpy as np
-    import torch
+    with writing(output):  # taken first: a second encode to OUTPUT stops at once, naming this one
+        import numpy as np
+        import torch
 
-    from vsinr.io import clips
+        from vsinr.io import clips
 
-    codec = _codec(method)
-    try:
-        arrays, fps = clips.load(input_path, frames)
-    except clips.ClipError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        arrays = clips.centre_crop(arrays, crop_size(crop), strict=True)
-    except clips.ClipError as exc:
-        raise click.BadParameter(f"{exc} of INPUT", param_hint="--crop") from None
-    clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
-    options = EncodeOptions(size=size, epochs=epochs, prune=prune, finetune=finetune, device=device_option(device))
-    try:
-        result = codec.encode(clip, fps, output, options, lambda text: click.echo(text, err=True))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        codec = _codec(method)
+        try:
+            arrays, fps = clips.load(input_path, frames)
+        except clips.ClipError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            arrays = clips.centre_crop(arrays, crop_size(crop), strict=True)
+        except clips.ClipError as exc:
+            raise click.BadParameter(f"{exc} of INPUT", param_hint="--crop") from None
+        clip = torch.from_numpy(np.stack(arrays)).float().clamp(0, 1)
+        options = EncodeOptions(size=size, epochs=epochs, prune=prune, finetune=finetune, device=device_option(device))
+        try:
+            result = codec.encode(clip, fps, output, options, lambda text: click.echo(text, err=True))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(json.dumps({"output": str(output), **result}))
 
 
@@ -69,12 +70,13 @@ def encode_command(input_path: Path, output: Path, method: str, size: str, epoch
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def decode_command(input_path: Path, output: Path, method: str, video_codec: str, crf: int, device: str) -> None:
     """Decode a neural-codec file to a video file (frame by frame: memory does not grow with its length)."""
-    import vapoursynth as vs
+    with writing(output):  # taken first: a second decode to OUTPUT stops at once, naming this one
+        import vapoursynth as vs
 
-    _codec(method)
-    try:
-        clip = vs.core.vsinr.Decode(str(input_path), method=method, device=device_option(device))
-    except vs.Error as exc:
-        raise click.ClickException(str(exc)) from None
-    encode_clip(clip, output, video_codec, crf)
+        _codec(method)
+        try:
+            clip = vs.core.vsinr.Decode(str(input_path), method=method, device=device_option(device))
+        except vs.Error as exc:
+            raise click.ClickException(str(exc)) from None
+        encode_clip(clip, output, video_codec, crf)
     click.echo(str(output))

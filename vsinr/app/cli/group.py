@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,21 @@ def device_option(device: str) -> str:
         return resolve_device(device)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--device") from None
+
+
+@contextmanager
+def writing(output: Path, quiet: bool = False) -> Iterator[None]:
+    """Hold ``output`` for this command (one writer per output, ``vsinr.io.files.output_lock``): a second
+    command writing the same file stops at once with a one-line error naming this one."""
+    from vsinr.io.files import OutputBusy, output_lock
+
+    note = None if quiet else (lambda text: click.echo(f"vsinr: {text}", err=True))
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(output_lock(output, note=note))
+        except OutputBusy as exc:  # only the lock's own refusal: errors of the work below pass unchanged
+            raise click.ClickException(str(exc)) from None
+        yield
 
 
 def encode_clip(clip: Any, output: Path, codec: str | None, crf: int, progress: str = "bar") -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vsinr.app.cli.group import cli, encode_clip, graph_error
+from vsinr.app.cli.group import cli, encode_clip, graph_error, writing
 
 DEMO_CLIP = "carphone_pristine.mp4"
 
@@ -68,14 +68,17 @@ def run(input_path: Path, output: Path, filters: tuple[str, ...], frames: int | 
     if spec is None and (jobs > 1 or ray_address is not None or fit_first):
         spec = "auto"
     graph.forward_log(mode)
-    if spec is None:
-        try:
-            clip = graph.build(job)
-        except graph.GraphError as exc:
-            raise graph_error(exc) from None
-        encode_clip(clip, output, codec, crf, mode)
-    else:
-        _run_segmented(job, output, spec, jobs, ray_address, retries, fit_first, keep_segments, mode)
+    # held from before the graph is built to after the join: a second run on OUTPUT stops at once instead of
+    # doing the work again and racing this one for the segment files; workers never take it
+    with writing(output, quiet):
+        if spec is None:
+            try:
+                clip = graph.build(job)
+            except graph.GraphError as exc:
+                raise graph_error(exc) from None
+            encode_clip(clip, output, codec, crf, mode)
+        else:
+            _run_segmented(job, output, spec, jobs, ray_address, retries, fit_first, keep_segments, mode)
     click.echo(str(output))
 
 
