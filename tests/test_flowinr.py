@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import vapoursynth as vs
-from conftest import ROOT, error_of, frames, run, training_material
+from conftest import error_of, frames, run, training_material
 from test_classic import sliding
 from vsinr_videoinr import engine as videoinr_engine
 from vsinr_videoinr.flowinr import CONFIGS, FlowINR
@@ -89,10 +88,10 @@ def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
         videoinr_engine.load_model(path)
 
 
-def test_training_script_exports_and_keeps_the_better_file(tmp_path: Path) -> None:
+def test_training_exports_and_keeps_the_better_file(tmp_path: Path) -> None:
     videos, photos = training_material(tmp_path)
     export = tmp_path / "w.safetensors"
-    args = [sys.executable, str(ROOT / "scripts" / "train_flowinr.py"), "--videos", str(videos), "--photos", str(photos),
+    args = ["vsinr", "train", "videoinr-flow", "--videos", str(videos), "--photos", str(photos),
             "--run", str(tmp_path / "run"), "--config", "flow_tiny", "--steps", "6", "--batch", "2", "--patch", "24",
             "--threads", "1", "--export", str(export)]
     result = run(args)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import ROOT, error_of, frames, run, training_material
+from conftest import error_of, frames, run, training_material
 from test_classic import sliding
 from vsinr_zsm import engine as zsm_engine
 from vsinr_zsm.flowzsm import CONFIGS, FlowZSM, median3, onto, slot_order
@@ -209,10 +208,10 @@ def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("task,config", [("denoise", "flow_tiny"), ("stvsr", "flow_x4_tiny")])
-def test_training_script_exports_and_keeps_the_better_file(tmp_path: Path, task: str, config: str) -> None:
+def test_training_exports_and_keeps_the_better_file(tmp_path: Path, task: str, config: str) -> None:
     videos, photos = training_material(tmp_path)
     export = tmp_path / "w.safetensors"
-    args = [sys.executable, str(ROOT / "scripts" / "train_flowzsm.py"), "--videos", str(videos), "--photos", str(photos),
+    args = ["vsinr", "train", "zsm-flow", "--videos", str(videos), "--photos", str(photos),
             "--run", str(tmp_path / "run"), "--task", task, "--degradation", "noise", "--config", config, "--steps", "6",
             "--batch", "2", "--patch", "24" if task == "denoise" else "12", "--threads", "1", "--export", str(export)]
     result = run(args)

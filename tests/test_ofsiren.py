@@ -257,7 +257,7 @@ def test_vsinr_fit_prepares_a_script_so_playback_fits_nothing(tmp_path: Path) ->
     script = tmp_path / "fitted.vpy"
     script.write_text(
         "import vapoursynth as vs\n"
-        "from vsinr import media\n"
+        "from vsinr.io import media\n"
         "import numpy as np\n"
         "frames = [np.full((3, 12, 16), i / 10, np.float32) for i in range(7)]\n"
         f"clip = media.clip_from_arrays(frames, 24)\n"

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from conftest import training_material
 from PIL import Image
 
 from vsinr.ops.degrade import imresize
@@ -117,3 +119,38 @@ def test_training_and_the_engines_import_without_vapoursynth() -> None:
             "import vsinr_videoinr.engine, vsinr_zsm.engine")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("recipe,options", [
+    ("videoinr", ["--config", "tiny", "--steps", "2", "--steps2", "1", "--patch", "8"]),
+    ("zsm", ["--config", "tiny", "--task", "x1", "--degradation", "jpeg", "--patch", "16"]),
+    ("zsm", ["--config", "tiny", "--task", "x4x2", "--cyclic", "0.1", "--patch", "8"]),
+])
+def test_every_recipe_trains_resumes_and_exports_through_the_one_entry(tmp_path: Path, recipe: str,
+                                                                      options: list[str]) -> None:
+    from vsinr.runtime import weights
+    from vsinr.training import entry
+
+    videos, photos = training_material(tmp_path)
+    export = tmp_path / "w.safetensors"
+    argv = [recipe, "--videos", str(videos), "--photos", str(photos), "--run", str(tmp_path / "run"), "--batch", "1",
+            "--steps", "2", "--threads", "1", *options, "--export", str(export)]
+    entry.main(argv)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["validation"]["psnr"] for r in log if "validation" in r]  # validated at the end, one measure
+    assert json.loads((tmp_path / "run" / "args.json").read_text())["recipe"] == recipe
+    state, config = weights.read(export, recipe)
+    assert config is not None and all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    entry.main(argv)  # a finished run resumes to its end: nothing to train, and the file there is kept
+    assert weights.read(export, recipe)[0].keys() == state.keys()
+
+
+def test_the_entry_refuses_options_that_cannot_work_together(tmp_path: Path) -> None:
+    from vsinr.training import entry
+
+    videos, photos = training_material(tmp_path)
+    with pytest.raises(SystemExit):
+        entry.main(["zsm-flow", "--videos", str(videos), "--photos", str(photos), "--run", str(tmp_path / "r"),
+                    "--degradation", "clean"])
+    with pytest.raises(SystemExit):
+        entry.main(["no-such-recipe"])

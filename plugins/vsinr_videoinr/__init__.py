@@ -24,6 +24,12 @@ def _load(request: EngineRequest) -> WindowedEngine:
     return build_engine(request.weights, request.device, precision_for(request, "videoinr"))
 
 
+def _training() -> Any:
+    from vsinr_videoinr.training import RECIPES
+
+    return RECIPES
+
+
 def _convert(path: Path) -> Any:
     from vsinr_videoinr.engine import load_model
 
@@ -43,6 +49,7 @@ SPEC = MethodSpec(
     params=(PRECISION,),
     load=_load,
     convert=_convert,
+    training=_training,
 )
 
 

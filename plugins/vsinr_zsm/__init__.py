@@ -86,6 +86,12 @@ def _load(request: EngineRequest) -> WindowedEngine:
     return build_engine(request.weights, request.task, degradation_for(request), request.device, precision, window)
 
 
+def _training() -> Any:
+    from vsinr_zsm.training import RECIPES
+
+    return RECIPES
+
+
 def _convert(path: Path) -> Any:
     from vsinr_zsm.engine import load_model
 
@@ -114,6 +120,7 @@ SPEC = MethodSpec(
     check=_check,
     load=_load,
     convert=_convert,
+    training=_training,
 )
 
 

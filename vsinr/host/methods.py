@@ -245,6 +245,9 @@ class MethodSpec:
     #: For methods with official checkpoints (``vsinr weights convert``): the checkpoint at a path as a
     #: model whose ``state_dict()`` and ``config`` are saved (imports torch lazily; ``WeightsError`` if unusable).
     convert: Callable[[Path], Any] | None = None
+    #: For learned methods: their training recipes (``vsinr.training.recipe.Recipe`` instances, one per
+    #: architecture), which ``vsinr train`` runs (imports torch lazily).
+    training: Callable[[], Sequence[Any]] | None = None
 
     def engine_request(self, request: EngineRequest) -> EngineRequest:
         """``request`` with the fields this method's loader does not read cleared (the engine cache key)."""

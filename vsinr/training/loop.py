@@ -177,10 +177,10 @@ def train(
 
 def export_if_better(model: torch.nn.Module, path: Path, method: str,
                      build: Callable[[dict], torch.nn.Module | None], score: Callable[[torch.nn.Module], float],
-                     note: str = "") -> bool:
-    """Write ``model``'s weights (float32, with ``model.config`` in the header) to ``path`` unless the
-    file already there scores at least as well; ``build(config)`` makes a model for that file's
-    configuration (None: not comparable, so it is replaced). Says on stderr which happened."""
+                     note: str = "", half: bool = False) -> bool:
+    """Write ``model``'s weights (float32, or float16 with ``half``; ``model.config`` in the header) to
+    ``path`` unless the file already there scores at least as well; ``build(config)`` makes a model for
+    that file's configuration (None: not comparable, so it is replaced). Says on stderr which happened."""
     from vsinr.runtime import weights
 
     new = score(model)
@@ -194,7 +194,7 @@ def export_if_better(model: torch.nn.Module, path: Path, method: str,
                 print(f"kept {path}: its validation PSNR {previous} ≥ this run's {new}", file=sys.stderr)
                 return False
     # ``config`` is a plain attribute of vsinr's models (a dict), not a submodule or buffer
-    weights.save(path, model.state_dict(), method, cast(Mapping[str, Any], model.config), half=False)
+    weights.save(path, model.state_dict(), method, cast(Mapping[str, Any], model.config), half=half)
     print(f"wrote {path} (validation PSNR {new}{note})", file=sys.stderr)
     return True
 

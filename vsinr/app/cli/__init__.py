@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from vsinr.app.cli import codec, run, tools  # noqa: F401  (each registers its commands on the group)
+from vsinr.app.cli import codec, run, tools, train  # noqa: F401  (each registers its commands on the group)
 from vsinr.app.cli.group import cli
 
 __all__ = ["cli", "main"]
