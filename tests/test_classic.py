@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import vapoursynth as vs
-from conftest import error_of, frames
+from conftest import frames
 
 from vsinr.io import media
 from vsinr.ops import degrade
@@ -62,8 +62,3 @@ def test_default_methods() -> None:
                           frames(core.vsinr.Interpolate(clip, 2, method="classic"))[1])
 
 
-def test_flow_does_not_tile() -> None:
-    clip = media.clip_from_arrays(sliding(3), Fraction(12), vs.RGBS)
-    message = error_of(lambda: core.vsinr.STVSR(clip, 2, 2, method="classic", tile=[32, 32]))
-    assert "STVSR" in message and "does not tile" in message
-    assert core.vsinr.STVSR(clip, 2, 2, method="classic", motion="blend", tile=[32, 32]).num_frames == 6  # blending tiles

@@ -144,13 +144,6 @@ def test_python_mirror_and_version() -> None:
     assert path.endswith("libvsinr.so") and path.startswith(vs.get_plugin_dir())
 
 
-def test_tiled_run_matches_whole_frames() -> None:
-    src = noise_clip(width=48, height=36)
-    whole = frames(STVSR(src, 2, 2))
-    tiled = frames(STVSR(src, 2, 2, tile=[20, 16], tile_overlap=4))
-    assert all(np.array_equal(a, b) for a, b in zip(whole, tiled, strict=True))
-
-
 # ------------------------------------------------------------------------------------------- errors
 
 
@@ -193,7 +186,6 @@ def test_too_few_frames() -> None:
         ({"sscale": 2, "fps_num": 12}, "below the clip's 24"),
         ({"sscale": 2, "method": "nope"}, "unknown method 'nope'; installed methods for STVSR: "),
         ({"sscale": 2, "kernel": "sinc"}, "kernel='sinc' is not one of"),
-        ({"sscale": 2, "tile": [8, 8, 8]}, "tile takes [width] or [width, height]"),
         ({"sscale": 2, "device": "tpu"}, "device='tpu' is not understood"),
     ],
 )

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import vapoursynth as vs
-from conftest import error_of, frames, run, training_material
+from conftest import frames, run, training_material
 from test_classic import sliding
 from vsinr_videoinr import engine as videoinr_engine
 from vsinr_videoinr.flowinr import CONFIGS, FlowINR
@@ -77,7 +77,6 @@ def test_the_filter_runs_the_flow_configuration(tmp_path: Path) -> None:
     # at the source size, source instants are the source frames
     same = frames(core.vsinr.Interpolate(clip, 2, method="videoinr", weights=str(flow_weights(tmp_path))))
     assert np.array_equal(same[0], truth[0]) and np.array_equal(same[2], truth[2])
-    assert "does not tile" in error_of(lambda: core.vsinr.STVSR(clip, 2, 2, method="videoinr", weights=path, tile=[16, 16]))
 
 
 def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:

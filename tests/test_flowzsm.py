@@ -148,13 +148,11 @@ def test_denoise_never_uses_frames_across_a_marked_scene_change(tmp_path: Path) 
     assert not np.array_equal(unmarked[3], alone[3])
 
 
-def test_flow_weights_serve_their_own_task_and_do_not_tile(tmp_path: Path) -> None:
+def test_flow_weights_serve_their_own_task(tmp_path: Path) -> None:
     clip = media.clip_from_arrays(noisy(sliding(4)), Fraction(24), vs.RGBS)
     path, x4 = str(flow_weights(tmp_path)), str(flow_weights(tmp_path, config="flow_x4_tiny"))
     assert "STVSR needs a ×4 ×2 model" in error_of(lambda: core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=path))
     assert "Denoise needs a ×1 restoration model" in error_of(lambda: core.vsinr.Denoise(clip, method="zsm", weights=x4))
-    assert "does not tile" in error_of(lambda: core.vsinr.Denoise(clip, method="zsm", weights=path, tile=[16, 16]))
-    assert "does not tile" in error_of(lambda: core.vsinr.STVSR(clip, 4, 2, method="zsm", weights=x4, tile=[16, 16]))
     assert "leave window at 0" in error_of(lambda: core.vsinr.Denoise(clip, method="zsm", weights=path, window=4))
 
 

@@ -229,8 +229,6 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
         core.vsinr.Interpolate(noise_clip(length=1), 2, method="ofsiren")
     with pytest.raises(vs.Error, match="overlap=5 must be from 0 to chunk-1"):
         core.vsinr.Interpolate(noise_clip(), 2, method="ofsiren", chunk=5, overlap=5)
-    with pytest.raises(vs.Error, match="does not tile"):
-        core.vsinr.Interpolate(noise_clip(), 2, method="ofsiren", tile=[16])
     data = [np.full((3, 16, 24), 0.5, np.float32) for _ in range(4)]
     data[1][0, 3, 3] = np.nan
     broken = media.clip_from_arrays(data, Fraction(24), vs.RGBS)

@@ -14,12 +14,12 @@ FAKE = '''
 """A plugin that exists only in the tests: nearest-frame ×4 space, ×2 time, with a gain parameter."""
 from fractions import Fraction
 from vsinr.host.hookspecs import hookimpl
-from vsinr.host.methods import MethodSpec, Param, TaskSupport
+from vsinr.host.methods import PAIRS, MethodSpec, Param, TaskSupport
 
 __version__ = "9.9.9"
 
 class Engine:
-    window, step, lead, halo = 2, 1, 0, 0
+    layout = PAIRS
 
     def __init__(self, gain):
         if gain < 0:

@@ -134,7 +134,7 @@ def test_exact_rate_and_interpolate_keeps_source_frames(tmp_path: Path) -> None:
     assert np.array_equal(got[9], src_frames[4])  # after the last source frame: held
 
 
-def test_bands_of_rows_equal_one_pass_and_tiles_are_refused(tmp_path: Path) -> None:
+def test_bands_of_rows_equal_one_pass(tmp_path: Path) -> None:
     path = str(tiny_weights(tmp_path))
     model = videoinr_engine.load_model(path)
     pair = torch.rand(1, 2, 3, 20, 24)
@@ -143,9 +143,6 @@ def test_bands_of_rows_equal_one_pass_and_tiles_are_refused(tmp_path: Path) -> N
         whole = model.decode(feat, inp, 0.3, (50, 60), region=(18, 23))
         banded = model.decode(feat, inp, 0.3, (50, 60), region=(18, 23), rows=7)
     torch.testing.assert_close(banded, whole, atol=1e-6, rtol=0)
-    src = noise_clip(width=64, height=48, length=2)
-    assert "does not tile" in error_of(lambda: core.vsinr.STVSR(src, 2.5, 2, method="videoinr", weights=path,
-                                                                  tile=[24, 20]))
 
 
 def test_each_pair_is_encoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

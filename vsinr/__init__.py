@@ -10,7 +10,6 @@ VapourSynth process).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -34,38 +33,34 @@ def _namespace() -> Any:
 
 
 def stvsr(clip: vs.VideoNode, sscale: float = 1.0, tscale: float | None = None, *, method: str = "", fps_num: int = 0,
-          fps_den: int = 1, weights: str = "", device: str = "auto", tile: Sequence[int] = (), tile_overlap: int = -1,
-          sc: bool = True, **params: Any) -> vs.VideoNode:
+          fps_den: int = 1, weights: str = "", device: str = "auto", sc: bool = True, **params: Any) -> vs.VideoNode:
     """Space-time super-resolution: ``sscale``× width and height, ``tscale``× frame rate (None: 1, or
     the rate ``fps_num``/``fps_den`` gives).
 
     ``method``: empty for the best installed method at these scales (``vsinr list-plugins``).
     ``fps_num``/``fps_den``: an exact output rate instead of ``tscale``. ``weights``: a .safetensors or
     official checkpoint instead of the method's bundled one. ``device``: auto, cpu, cuda or cuda:N.
-    ``tile``: [width] or [width, height] in source pixels to bound memory; ``tile_overlap``: their
-    overlap (-1: the method's minimum). ``sc``: never blend across a scene change. ``params``: the
+    ``sc``: never blend across a scene change. ``params``: the
     method's own parameters (e.g. ``precision="fp16"``, ``kernel="bicubic"``).
     Same as ``core.vsinr.STVSR``.
     """
     return _call("STVSR", clip, sscale=sscale, tscale=tscale, method=method, fps_num=fps_num, fps_den=fps_den,
-                 weights=weights, device=device, tile=tile, tile_overlap=tile_overlap, sc=sc, **params)
+                 weights=weights, device=device, sc=sc, **params)
 
 
 def interpolate(clip: vs.VideoNode, factor: float | None = None, *, method: str = "", fps_num: int = 0, fps_den: int = 1,
-                weights: str = "", device: str = "auto", tile: Sequence[int] = (), tile_overlap: int = -1,
-                sc: bool = True, **params: Any) -> vs.VideoNode:
+                weights: str = "", device: str = "auto", sc: bool = True, **params: Any) -> vs.VideoNode:
     """Frame interpolation at the source size: ``factor``× frame rate (None: 2, or exactly ``fps_num/fps_den``);
     source frames stay exact. Other arguments as for ``stvsr``. Same as ``core.vsinr.Interpolate``."""
     return _call("Interpolate", clip, factor=factor, method=method, fps_num=fps_num, fps_den=fps_den,
-                 weights=weights, device=device, tile=tile, tile_overlap=tile_overlap, sc=sc, **params)
+                 weights=weights, device=device, sc=sc, **params)
 
 
-def denoise(clip: vs.VideoNode, *, method: str = "", weights: str = "", device: str = "auto", tile: Sequence[int] = (),
-            tile_overlap: int = -1, **params: Any) -> vs.VideoNode:
+def denoise(clip: vs.VideoNode, *, method: str = "", weights: str = "", device: str = "auto",
+            **params: Any) -> vs.VideoNode:
     """Restoration of noisy or JPEG-damaged video at the source size and rate (e.g. ``method="zsm",
     degradation="jpeg"``). Other arguments as for ``stvsr``. Same as ``core.vsinr.Denoise``."""
-    return _call("Denoise", clip, method=method, weights=weights, device=device, tile=tile,
-                 tile_overlap=tile_overlap, **params)
+    return _call("Denoise", clip, method=method, weights=weights, device=device, **params)
 
 
 def inpaint(clip: vs.VideoNode, mask: vs.VideoNode, *, method: str = "", weights: str = "", device: str = "auto",
@@ -81,9 +76,7 @@ def decode(path: str | os.PathLike[str], *, method: str = "", device: str = "aut
     return _namespace().Decode(os.fspath(path), method=method, device=device)
 
 
-def _call(function: str, *clips: vs.VideoNode, tile: Sequence[int] = (), **args: Any) -> vs.VideoNode:
+def _call(function: str, *clips: vs.VideoNode, **args: Any) -> vs.VideoNode:
     """Call ``core.vsinr.<function>``; arguments left at None are not passed (their defaults apply)."""
     given = {key: int(value) if isinstance(value, bool) else value for key, value in args.items() if value is not None}
-    if tile:
-        given["tile"] = list(tile)
     return getattr(_namespace(), function)(*clips, **given)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from vsinr.host.methods import PAIRS
 from vsinr.ops import flow
 
 
@@ -24,12 +25,7 @@ def _at_output_size(frames: Sequence[torch.Tensor], out: Sequence[torch.Tensor])
 class BlendEngine:
     """Pair windows; output at local time t is (1 - t)·left + t·right, exact at t = 0 and t = 1."""
 
-    window = 2
-    step = 1
-    lead = 0
-    halo = 0
-    bytes_per_out_pixel = 0
-    tiles = True
+    layout = PAIRS
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
@@ -49,15 +45,9 @@ class FlowEngine:
 
     Flow is estimated on the frames shrunk back to the source size (``flow_scale`` = 1 / sscale), so its
     cost does not grow with the output scale and it sees the source's own detail, not the resizer's.
-    DIS looks at whole frames, so this engine does not tile (``tiles = False``).
     """
 
-    window = 2
-    step = 1
-    lead = 0
-    halo = 0
-    bytes_per_out_pixel = 0
-    tiles = False
+    layout = PAIRS
 
     def __init__(self, flow_scale: float = 1.0):
         self.flow_scale = flow_scale

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from vsinr.host.methods import PAIRS, Layout
 from vsinr.ops import flow
 from vsinr.runtime import devices, weights
 from vsinr_videoinr.arch import VideoINR, official_config
@@ -61,16 +62,10 @@ def _pending(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequen
 class VideoINREngine:
     """Pair windows (see ``vsinr.host.methods.WindowedEngine``).
 
-    It does not tile: the encoder's recurrent deformable alignment carries context across the frame and
-    the release's warp grid is normalised to the whole output, so tiles differ from the whole frame
-    (on the golden checkpoint of ``tests/data/golden``, max |d| 2.7e-2 with 24 pixels of overlap).
-    Memory is bounded instead by decoding ``rows`` output rows at a time."""
-
-    window = 2
-    step = 1
-    lead = 0
-    halo = 0
-    tiles = False
+    It sees whole frames: the encoder's recurrent deformable alignment carries context across the frame
+    and the release's warp grid is normalised to the whole output (tiles would differ from the whole
+    frame: on the golden checkpoint of ``tests/data/golden``, max |d| 2.7e-2 with 24 pixels of overlap).
+    Memory is bounded by decoding ``rows`` output rows at a time."""
 
     def __init__(self, model: VideoINR, device: str, precision: str = "fp32", chunk: int = 65536, rows: int = 64):
         self.model = model.to(device)
@@ -80,7 +75,7 @@ class VideoINREngine:
         nf = model.conv_first.out_channels
         # float32 values held per output pixel: the high-resolution feature map, the ×4 input, the
         # coordinates, the output (a band's temporaries and the encoder at the source size are spread)
-        self.bytes_per_out_pixel = 4 * (nf + 32)
+        self.layout = Layout(window=2, bytes_per_out_pixel=4 * (nf + 32))
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
@@ -109,14 +104,9 @@ class VideoINREngine:
 class FlowINREngine:
     """Pair windows for the flow-guided configuration: DIS flow between the pair at the source size, the
     frames moved along it to each time, the network's encoder and spatial field at the output size.
-    The flow sees whole frames, so this engine does not tile; its decoder works in bands of rows."""
+    The flow sees whole frames; the decoder works in bands of rows."""
 
-    window = 2
-    step = 1
-    lead = 0
-    halo = 0
-    bytes_per_out_pixel = 0
-    tiles = False
+    layout = PAIRS
 
     def __init__(self, model: FlowINR, device: str, precision: str = "fp32", rows: int = 256):
         self.model = model.to(device)

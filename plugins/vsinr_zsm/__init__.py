@@ -16,8 +16,7 @@ scene change (``_SceneChangeNext``/``_SceneChangePrev``, e.g. from ``mv.SCDetect
 the shot's end frame repeats in their place, and nothing is made halfway across the cut (the left frame
 is used). An unmarked cut inside the window costs about 1 dB on the frames next to it. For impulse
 noise, pixels black or white in every channel are first replaced by their 3×3 median. Windows are
-clamped at the ends of the clip, where the end frame repeats. These engines do not tile (the flow sees
-whole frames).
+clamped at the ends of the clip, where the end frame repeats.
 
 Zooming SlowMo's own windowing (weights of that architecture, such as the authors' checkpoint;
 ``window`` = W source frames, 4 by default, overlapping by one frame, step S = W-1): window j reads S·j
@@ -28,8 +27,7 @@ starts on it; each output frame comes from exactly one window, whatever order fr
 source frame is covered (the released script drops the frames that do not fill a window); and N source
 frames give 2·N output frames at twice the rate, the last one holding the last frame. Sizes that are not
 multiples of 4 are padded at the bottom and right (with zeros for official checkpoints, as the authors'
-test script does; edges repeated for ours, header ``padding``) and cropped back; this architecture does
-not tile. A scene change (``_SceneChangeNext``/``_SceneChangePrev``) is never blended across: the frame
+test script does; edges repeated for ours, header ``padding``) and cropped back. A scene change (``_SceneChangeNext``/``_SceneChangePrev``) is never blended across: the frame
 after the cut's left frame repeats it. Restoring ×4 ×2 models for noise start from a 3×3 median of the
 input (``prefilter``), so that impulses are gone before the network's learned correction.
 

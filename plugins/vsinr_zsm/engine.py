@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from vsinr.host.methods import Layout
 from vsinr.nn.zsm import ZoomingSlowMo, official_config
 from vsinr.runtime import devices, weights
 from vsinr_zsm.flowzsm import KIND, FlowZSM, FlowZSMConfig, window_inputs
@@ -70,24 +71,18 @@ def build_engine(path: str | Path, task: str, degradation: str, device: str, pre
 class ZSMEngine:
     """Windows of ``window`` source frames, overlapping by one (see ``vsinr.host.methods.WindowedEngine``).
 
-    It does not tile: the recurrent deformable alignment carries context across the whole frame, so a
-    tile's output differs from the whole frame's however wide its overlap (on the golden checkpoint of
-    ``tests/data/golden``, max |d| 1e-2 with 26 pixels of overlap, 3e-5 with 64)."""
-
-    tiles = False
+    It sees whole frames: the recurrent deformable alignment carries context across the whole frame (a
+    tile's output would differ from the whole frame's however wide its overlap: on the golden checkpoint
+    of ``tests/data/golden``, max |d| 1e-2 with 26 pixels of overlap, 3e-5 with 64)."""
 
     def __init__(self, model: ZoomingSlowMo, device: str, precision: str = "fp32", window: int = 4):
         self.model = model.to(device)
         self.device = torch.device(device)
         self.precision = precision
-        self.window, self.step, self.lead = window, window - 1, 0
-        nf, blocks = model.conv_first.out_channels, model.config["front_blocks"] + model.config["back_blocks"]
-        # context: two convolutions per residual block, the pyramid to 1/4 and the deformable offsets
-        self.halo = 16 + 2 * blocks
-        frames = model.outputs(window)
+        nf, frames = model.conv_first.out_channels, model.outputs(window)
         # float32 values per output pixel: the window's recurrent states and deformable samples at the
         # source size (spread over scale² output pixels), and one output frame's upsampling at a time
-        self.bytes_per_out_pixel = 4 * nf * (12 * frames // model.scale**2 + 3)
+        self.layout = Layout(window=window, step=window - 1, bytes_per_out_pixel=4 * nf * (12 * frames // model.scale**2 + 3))
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
@@ -118,20 +113,15 @@ class ZSMEngine:
 class FlowZSMEngine:
     """Windows around each source frame c, one per frame (step 1): c - radius … c + radius for a restoring
     model, one frame more at ×4 ×2, whose window also makes the output halfway to c + 1. Windows are
-    clamped at the ends of the clip, where the end frame repeats. DIS flow sees whole frames, so this
-    engine does not tile; its network runs in bands of rows."""
-
-    step = 1
-    halo = 0
-    bytes_per_out_pixel = 0
-    tiles = False
+    clamped at the ends of the clip, where the end frame repeats. DIS flow sees whole frames; the network
+    runs in bands of rows."""
 
     def __init__(self, model: FlowZSM, device: str, precision: str = "fp32", rows: int = 128):
         self.model = model.to(device)
         self.device = torch.device(device)
         self.precision = precision
         self.rows = rows
-        self.window, self.lead = model.window, model.radius
+        self.layout = Layout(window=model.window, lead=model.radius)
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:

@@ -52,10 +52,6 @@ def test_usage_errors_say_what_to_do() -> None:
     assert "at least 2 frames" in refusal("interpolate", tasks.ClipInfo("RGBS", 32, 24, 1, Fraction(24)))
 
 
-def test_a_fitted_method_refuses_tiles_before_anything_is_loaded() -> None:
-    assert "does not tile" in refusal("interpolate", method="snerv", tile=[16])
-
-
 def test_inpaint_checks_its_mask() -> None:
     gray = tasks.ClipInfo("Gray8", 32, 24, 1, Fraction(24))
     assert plan("inpaint", mask=gray).method.name == "snerv"

@@ -96,7 +96,7 @@ def _create(in_map: int, out_map: int, user_data: int, core: int, vsapi: int) ->
         err = C.c_int(0)
         nodes.append(api.mapGetNode(in_map, b"clip", 0, C.byref(err)))
         vi = V.VSVideoInfo.from_buffer_copy(api.getVideoInfo(nodes[0]).contents)
-        given = M.read_args(api, in_map, fn)
+        given = M.read_args(api, in_map, tasks.arg_types(fn))
         for arg in fn.args:
             if arg.type == "vnode":  # a second clip (Inpaint's mask): validated by its ClipInfo
                 nodes.append(api.mapGetNode(in_map, arg.name.encode(), 0, C.byref(err)))

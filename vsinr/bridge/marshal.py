@@ -6,13 +6,13 @@ Everything here speaks the C API through ``vsinr.bridge.vsapi``; nothing decides
 from __future__ import annotations
 
 import ctypes as C
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from vsinr.bridge import vsapi as V
-from vsinr.host import plugins
 from vsinr.serving import tasks
 
 _FORMAT_NAMES = {(V.CF_RGB, V.ST_FLOAT, 32): "RGBS", (V.CF_RGB, V.ST_FLOAT, 16): "RGBH"}
@@ -28,10 +28,9 @@ def read_data(api: V.VSAPI, in_map: int, name: str) -> str | None:
     return C.string_at(api.mapGetData(in_map, key, 0, C.byref(err)), size).decode()
 
 
-def read_args(api: V.VSAPI, in_map: int, fn: tasks.FunctionDef) -> dict[str, Any]:
-    """The arguments the caller gave (absent ones are left out, so defaults apply later)."""
-    types = {arg.name: arg.type for arg in fn.args}
-    types |= {p.name: p.type for p in tasks.method_params(plugins.methods_for(fn.task)) if p.name not in types}
+def read_args(api: V.VSAPI, in_map: int, types: Mapping[str, str]) -> dict[str, Any]:
+    """The arguments of these VapourSynth ``types`` (int, float, data; clips are read by the caller) that
+    the caller gave; absent ones are left out, so defaults apply later."""
     given: dict[str, Any] = {}
     err = C.c_int(0)
     for name, kind in types.items():
@@ -43,8 +42,6 @@ def read_args(api: V.VSAPI, in_map: int, fn: tasks.FunctionDef) -> dict[str, Any
             continue
         if kind == "int":
             given[name] = api.mapGetInt(in_map, key, 0, C.byref(err))
-        elif kind == "int[]":
-            given[name] = [api.mapGetInt(in_map, key, i, C.byref(err)) for i in range(count)]
         elif kind == "float":
             given[name] = api.mapGetFloat(in_map, key, 0, C.byref(err))
         elif (text := read_data(api, in_map, name)) is not None:
@@ -174,7 +171,7 @@ def planes(api: V.VSAPI, frame: int, dtype: type, *, writable: bool, slot: int =
     """
     import torch
 
-    from vsinr.runtime.inference import scratch
+    from vsinr.ops.buffers import scratch
 
     itemsize = np.dtype(dtype).itemsize
     width, height, stride = api.getFrameWidth(frame, 0), api.getFrameHeight(frame, 0), api.getStride(frame, 0)

@@ -92,24 +92,32 @@ class EngineRequest:
         return dict(self.params)[name]
 
 
-class WindowedEngine(Protocol):
-    """An engine that turns a window of consecutive source frames into frames at times inside it.
+@dataclass(frozen=True)
+class Layout:
+    """Where a windowed engine's work lies and what it costs, in one place.
 
     ``window`` source frames are read (frame i of the window is at local time i); windows start every
-    ``step`` source frames, ``lead`` frames before the times they serve (0: a window starts on the
-    first source frame it serves; see ``vsinr.serving.timing.Windows``). ``halo`` is the input context, in
-    pixels, each output pixel depends on: the smallest useful tile overlap. ``bytes_per_out_pixel`` (0: negligible) is the engine's working
-    memory per output pixel of a tile: the host picks tiles from it when the user gives none, and
-    refuses sizes that cannot fit at all. ``tiles`` is False for an engine that must see whole frames
-    (global motion estimation): the host then refuses ``tile=`` and never tiles it.
+    ``step`` source frames, ``lead`` frames before the times they serve (0: a window starts on the first
+    source frame it serves; see ``vsinr.serving.timing.Windows``). ``bytes_per_out_pixel`` (0: negligible)
+    is the engine's working memory per output pixel, besides the frames the host holds: the host refuses
+    a frame size whose work cannot fit on the device. Engines see whole frames (motion is estimated on
+    them) and bound their memory themselves, by working in bands of rows.
     """
 
     window: int
-    step: int
-    lead: int
-    halo: int
-    bytes_per_out_pixel: int
-    tiles: bool
+    step: int = 1
+    lead: int = 0
+    bytes_per_out_pixel: int = 0
+
+
+#: A pair of consecutive source frames for each output between them.
+PAIRS = Layout(window=2)
+
+
+class WindowedEngine(Protocol):
+    """An engine that turns a window of consecutive source frames into frames at times inside it."""
+
+    layout: Layout
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:

@@ -248,7 +248,7 @@ def renderer(
         return found
 
     def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
-               first: int, cuts: frozenset[int] = frozenset(), masks: Sequence[torch.Tensor] | None = None) -> None:
+               first: int = 0, cuts: frozenset[int] = frozenset(), masks: Sequence[torch.Tensor] | None = None) -> None:
         taus = [first + t for t in times]
         weighted: list[list[tuple[range, float]]] = []  # per output: (piece, weight)
         for tau in taus:

@@ -1,10 +1,9 @@
 """Running engines: one shared engine per method and request in a process, on the right device and
-precision, tiled when asked. Imports torch; used only once a filter is created.
+precision. Imports torch; used only once a filter is created.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -13,10 +12,9 @@ from typing import Any
 import torch
 
 from vsinr.host.methods import EngineRequest, MethodSpec, WindowedEngine
+from vsinr.ops.buffers import scratch
 from vsinr.serving.scheduling import Renderer
-from vsinr.serving.tiling import TileGrid, render_tiled
 
-_scratch = threading.local()
 _lock = threading.Lock()
 _engines: OrderedDict[tuple[str, EngineRequest], tuple[Any, threading.Lock]] = OrderedDict()
 #: Engines kept for reuse. Filters hold their own engine, so one evicted here lives on until its last
@@ -45,17 +43,7 @@ def engine_for(method: MethodSpec, request: EngineRequest) -> tuple[Any, threadi
         return found
 
 
-def scratch(slot: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
-    """A per-thread reusable buffer: frame-sized temporaries without a fresh allocation (and page faults)
-    for every frame. Valid until the same thread asks for the same slot again."""
-    buffers: dict[str, torch.Tensor] = _scratch.__dict__.setdefault("buffers", {})
-    buffer = buffers.get(slot)
-    if buffer is None or buffer.shape != shape or buffer.dtype != dtype or buffer.device != torch.device(device):
-        buffer = buffers[slot] = torch.empty(shape, dtype=dtype, device=device)
-    return buffer
-
-
-def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineRequest, grid: TileGrid) -> Renderer:
+def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineRequest) -> Renderer:
     """A window renderer from CPU frames into CPU outputs, computed on the request's device and precision.
 
     On the CPU at the clip's own precision the engine reads the source frames and writes the output
@@ -73,7 +61,7 @@ def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineReques
         direct = all(isinstance(o, torch.Tensor) and o.device == device and o.dtype == dtype for o in out)
         targets = out if direct else [scratch(f"out{i}", tuple(o.shape), dtype, device) for i, o in enumerate(out)]
         with lock, torch.inference_mode():
-            render_tiled(functools.partial(engine.render, cuts=local), x, times, targets, grid)
+            engine.render(x, times, targets, cuts=local)
         if not direct:
             for o, t in zip(out, targets, strict=True):
                 o.copy_(t)

@@ -1,5 +1,5 @@
-"""From a validated call to what renders it: the device, the engine, the tiling and memory budget, and
-windows (learned and classical methods) or chunks (methods fitted to the clip).
+"""From a validated call to what renders it: the device, the engine, the memory it needs, and windows
+(learned and classical methods) or chunks (methods fitted to the clip).
 
 VapourSynth-free: the bridge hands over a ``Plan`` and the precision of the frames, and gets back the
 layout of the work and the renderer its scheduler calls. Errors are ``UsageError``s that say what to do.
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vsinr.host.methods import DecodedClip, EngineRequest
+from vsinr.host.methods import DecodedClip, EngineRequest, Layout, WindowedEngine
 from vsinr.serving.scheduling import GROUP, Renderer
 from vsinr.serving.tasks import DecodePlan, Plan, UsageError
 from vsinr.serving.timing import Chunks, Windows
@@ -58,7 +58,7 @@ def build(plan: Plan, half_frames: bool, log: Callable[[str], None]) -> Pipeline
         raise UsageError(f"method {plan.method.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
     if plan.method.engine == "fitted":
         return _fitted(plan, engine, lock, request, log)
-    return _windowed(plan, engine, lock, request, log)
+    return _windowed(plan, engine, lock, request)
 
 
 def open_decoded(plan: DecodePlan) -> DecodedClip:
@@ -83,23 +83,13 @@ def _device(spec: str) -> str:
         raise UsageError(str(exc)) from None
 
 
-def _windowed(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Callable[[str], None]) -> Pipeline:
+def _windowed(plan: Plan, engine: WindowedEngine, lock: Any, request: EngineRequest) -> Pipeline:
     from vsinr.runtime import inference
-    from vsinr.serving.tiling import TileGrid
 
-    if plan.tile != (0, 0) and not getattr(engine, "tiles", True):
-        raise UsageError(
-            f"method {plan.method.name!r} sees whole frames (motion estimation, recurrent alignment) and does not "
-            "tile: tiles would not equal the whole frame's output; leave tile empty"
-        )
-    overlap = engine.halo if plan.tile_overlap < 0 else plan.tile_overlap
-    tile = choose_tile(plan, engine, request, log)
-    grid = TileGrid(plan.in_size, plan.out_size, tile, overlap)
-    problem = grid.refusal()
-    if problem:
-        raise UsageError(problem)
-    render = inference.renderer(engine, lock, request, grid)
-    return Pipeline(Windows(plan.timemap, engine.window, engine.step, engine.lead), render, request.device)
+    check_memory(plan, engine.layout, request)
+    render = inference.renderer(engine, lock, request)
+    layout = engine.layout
+    return Pipeline(Windows(plan.timemap, layout.window, layout.step, layout.lead), render, request.device)
 
 
 def _fitted(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Callable[[str], None]) -> Pipeline:
@@ -120,11 +110,10 @@ def _fitted(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Cal
     return Pipeline(chunks, render, request.device)
 
 
-def choose_tile(plan: Plan, engine: Any, request: EngineRequest, log: Callable[[str], None]) -> tuple[int, int]:
-    """The user's tile, or one chosen so that the engine's working memory fits on the device; refuses
-    sizes that cannot fit at all."""
+def check_memory(plan: Plan, layout: Layout, request: EngineRequest) -> None:
+    """Refuse frame sizes whose work cannot fit on the device: the output frames the host holds, and the
+    engine's working memory for one whole frame (``Layout.bytes_per_out_pixel``)."""
     from vsinr.runtime import devices
-    from vsinr.serving.tiling import auto_tile
 
     height, width = plan.out_size
     available = devices.available_memory(request.device)
@@ -134,20 +123,9 @@ def choose_tile(plan: Plan, engine: Any, request: EngineRequest, log: Callable[[
             f"{HELD_FRAMES} output frames of {width}x{height} take {HELD_FRAMES * frame_bytes / 2**30:.2f} GiB and this "
             f"device has {available / 2**30:.2f} GiB available; use a smaller sscale"
         )
-    per_pixel = int(getattr(engine, "bytes_per_out_pixel", 0))
-    if not getattr(engine, "tiles", True):  # whole frames or nothing
-        needed = per_pixel * height * width + HELD_FRAMES * frame_bytes
-        if needed > available:
-            raise UsageError(
-                f"method {plan.method.name!r} needs about {needed / 2**30:.2f} GiB for {width}x{height} output "
-                f"frames and cannot tile; this device has {available / 2**30:.2f} GiB available: use a device "
-                "with more memory or a smaller clip"
-            )
-        return plan.tile
-    if plan.tile != (0, 0) or not per_pixel:
-        return plan.tile
-    tile = auto_tile(plan.in_size, plan.out_size, per_pixel, min(available // 4, 2 << 30))
-    if tile != (0, 0):
-        log(f"tiling at {tile[1]}x{tile[0]} source pixels to bound memory")
-    return tile
-
+    needed = layout.bytes_per_out_pixel * height * width + HELD_FRAMES * frame_bytes
+    if needed > available:
+        raise UsageError(
+            f"method {plan.method.name!r} needs about {needed / 2**30:.2f} GiB for {width}x{height} output frames and "
+            f"this device has {available / 2**30:.2f} GiB available: use a device with more memory or a smaller clip"
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Protocol
@@ -50,10 +50,17 @@ class Output:
     source_time: Fraction
 
 
-#: Renders a window: (window frames (3, H, W) each, local times, output tensors to fill), with keywords
-#: ``first`` (the source number of the window's first frame), ``cuts`` (source numbers followed by
-#: a scene change, when scene changes are honoured) and ``masks`` (Inpaint's, one per frame, or None).
-Renderer = Callable[..., None]
+class Renderer(Protocol):
+    """Renders one window: fills ``out[i]`` (3, H', W') with the output at local time ``times[i]`` from the
+    window's ``frames`` (3, H, W, on the CPU). ``first`` is the source number of the window's first frame;
+    ``cuts`` the source numbers followed by a scene change (empty when scene changes are ignored);
+    ``masks`` Inpaint's masks, one (1, H, W) per frame, or None. Windowed engines' renderers
+    (``vsinr.runtime.inference``) take no masks; fitted methods' (``vsinr.runtime.fitting``) do."""
+
+    def __call__(self, frames: Sequence[Any], times: Sequence[float], out: Sequence[Any], *, first: int,
+                 cuts: frozenset[int], masks: Sequence[Any] | None) -> None: ...
+
+
 #: Makes an output frame whose props start as a copy of the given source's: (handle, (3, H', W') tensor).
 Allocator = Callable[[SourceFrame], tuple[Any, Any]]
 

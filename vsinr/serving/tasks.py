@@ -26,18 +26,29 @@ class UsageError(ValueError):
 @dataclass(frozen=True)
 class Arg:
     name: str
-    type: str  # VapourSynth argument type: int, float, data, int[]; vnode arguments are required clips
+    type: str  # VapourSynth argument type: int, float, data; vnode arguments are required clips
     default: Any
     doc: str = ""
 
 
-_COMMON = (
+# Argument groups the functions share (in their positional order).
+#: Where the network comes from and where it runs.
+MODEL = (
     Arg("weights", "data", "", "empty: the method's bundled default; or a .safetensors / official checkpoint path"),
     Arg("device", "data", "auto", "auto, cpu, cuda or cuda:N"),
-    Arg("tile", "int[]", [], "tile width[, height] in source pixels for bounded memory; empty: whole frames"),
-    Arg("tile_overlap", "int", -1, "source pixels of overlap between tiles; -1: the method's minimum"),
-    Arg("sc", "int", 1, "1: never blend across a scene change (_SceneChangeNext/_SceneChangePrev); 0: ignore"),
 )
+#: Scene changes: whether work may cross them.
+SCENES = (Arg("sc", "int", 1, "1: never blend across a scene change (_SceneChangeNext/_SceneChangePrev); 0: ignore"),)
+
+
+def _rate(multiplier: str, doc: str) -> tuple[Arg, ...]:
+    """The frame-rate arguments: a multiplier, or an exact output rate instead of it."""
+    return (
+        Arg(multiplier, "float", 2.0 if multiplier == "factor" else 1.0, doc),
+        Arg("method", "data", "", "empty: the best installed method" + (" for these scales" if multiplier == "tscale" else "")),
+        Arg("fps_num", "int", 0, f"exact output frame rate numerator (instead of {multiplier})"),
+        Arg("fps_den", "int", 1, "exact output frame rate denominator"),
+    )
 
 
 @dataclass(frozen=True)
@@ -54,47 +65,20 @@ class FunctionDef:
 
 
 FUNCTIONS: dict[str, FunctionDef] = {
-    "stvsr": FunctionDef(
-        "STVSR",
-        "stvsr",
-        (
-            Arg("sscale", "float", 1.0, "spatial scale of width and height"),
-            Arg("tscale", "float", 1.0, "frame rate multiplier (≥ 1)"),
-            Arg("method", "data", "", "empty: the best installed method for these scales"),
-            Arg("fps_num", "int", 0, "exact output frame rate numerator (instead of tscale)"),
-            Arg("fps_den", "int", 1, "exact output frame rate denominator"),
-            *_COMMON,
-        ),
-    ),
-    "interpolate": FunctionDef(
-        "Interpolate",
-        "interpolate",
-        (
-            Arg("factor", "float", 2.0, "frame rate multiplier (≥ 1)"),
-            Arg("method", "data", "", "empty: the best installed method"),
-            Arg("fps_num", "int", 0, "exact output frame rate numerator (instead of factor)"),
-            Arg("fps_den", "int", 1, "exact output frame rate denominator"),
-            *_COMMON,
-        ),
-    ),
-    "denoise": FunctionDef(
-        "Denoise",
-        "denoise",
-        (
-            Arg("method", "data", "", "empty: the best installed method"),
-            *_COMMON[:4],
-        ),
-    ),
-    "inpaint": FunctionDef(
-        "Inpaint",
-        "inpaint",
-        (
-            Arg("mask", "vnode", None, "GRAY clip, non-zero where pixels are filled; as long as the clip, or 1 frame for all"),
-            Arg("method", "data", "", "empty: the best installed method"),
-            *_COMMON[:2],
-            _COMMON[4],
-        ),
-    ),
+    "stvsr": FunctionDef("STVSR", "stvsr", (
+        Arg("sscale", "float", 1.0, "spatial scale of width and height"),
+        *_rate("tscale", "frame rate multiplier (≥ 1)"), *MODEL, *SCENES,
+    )),
+    "interpolate": FunctionDef("Interpolate", "interpolate", (
+        *_rate("factor", "frame rate multiplier (≥ 1)"), *MODEL, *SCENES,
+    )),
+    "denoise": FunctionDef("Denoise", "denoise", (
+        Arg("method", "data", "", "empty: the best installed method"), *MODEL,
+    )),
+    "inpaint": FunctionDef("Inpaint", "inpaint", (
+        Arg("mask", "vnode", None, "GRAY clip, non-zero where pixels are filled; as long as the clip, or 1 frame for all"),
+        Arg("method", "data", "", "empty: the best installed method"), *MODEL, *SCENES,
+    )),
 }
 
 
@@ -124,8 +108,6 @@ class Plan:
     timemap: TimeMap
     weights: str
     device: str
-    tile: tuple[int, int]  # (height, width) in source pixels, 0: whole
-    tile_overlap: int
     scene_change: bool
     params: tuple[tuple[str, Any], ...]
     native_resize: NativeResize | None
@@ -150,29 +132,73 @@ def method_params(methods: list[MethodSpec]) -> list[Param]:
     return list(seen.values())
 
 
+def arg_types(fn: FunctionDef, methods: list[MethodSpec] | None = None) -> dict[str, str]:
+    """Every argument of ``fn`` after ``clip`` with its VapourSynth type: its own, then the extra parameters
+    of ``methods`` (default: the installed methods of its task)."""
+    types = {arg.name: arg.type for arg in fn.args}
+    for p in method_params(plugins.methods_for(fn.task) if methods is None else methods):
+        types.setdefault(p.name, p.type)
+    return types
+
+
 def signature(fn: FunctionDef, methods: list[MethodSpec]) -> str:
     """The VapourSynth argument string of ``fn`` with the extra parameters of ``methods``."""
-    base = {arg.name for arg in fn.args}
-    entries = ["clip:vnode"] + [f"{arg.name}:{arg.type}" + ("" if arg.type == "vnode" else ":opt") for arg in fn.args]
-    entries += [f"{p.name}:{p.type}:opt" for p in method_params(methods) if p.name not in base]
-    return ";".join(entries) + ";"
+    entries = [f"{name}:{kind}" + ("" if kind == "vnode" else ":opt") for name, kind in arg_types(fn, methods).items()]
+    return ";".join(["clip:vnode", *entries]) + ";"
 
 
 def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
     """Validate a call of ``fn`` on ``clip`` with the arguments the user gave; choose the method.
 
-    Clip arguments (Inpaint's ``mask``) are given as their ``ClipInfo``."""
+    Clip arguments (Inpaint's ``mask``) are given as their ``ClipInfo``. The steps: the clip, the rates,
+    the method, its parameters."""
     args = {arg.name: arg.default for arg in fn.args} | dict(given)
+    _check_clip(fn, clip, args)
+    sscale = _scale(args.get("sscale", 1.0), "sscale", minimum=None)
+    rates = _rates(fn, clip, args, given)
+    method = _choose(fn, str(args["method"]), sscale, rates.tscale)
+    params = _params(fn, method, clip, args, given)
+    out_size = (max(1, round(clip.height * sscale)), max(1, round(clip.width * sscale)))
+    native_resize = method.native_resize(params) if method.native_resize and sscale != 1 else None
+    return Plan(
+        function=fn,
+        method=method,
+        sscale=sscale,
+        tscale=rates.tscale,
+        out_size=out_size,
+        in_size=out_size if native_resize else (clip.height, clip.width),
+        temporal=rates.temporal,
+        fps_out=rates.fps_out,
+        timemap=rates.timemap,
+        weights=str(args["weights"]),
+        device=str(args["device"]),
+        scene_change=bool(int(args.get("sc", 1))),
+        params=tuple(sorted(params.items())),
+        native_resize=native_resize,
+    )
 
+
+def _check_clip(fn: FunctionDef, clip: ClipInfo, args: Mapping[str, Any]) -> None:
+    """The clip's format and size (and Inpaint's mask against it)."""
     if clip.format_name not in ("RGBS", "RGBH"):
         shown = clip.format_name or "of variable format"
         raise UsageError(f"the clip is {shown}, but vsinr takes RGBS or RGBH. Convert it first: {CONVERT_HINT}")
     if clip.width <= 0 or clip.height <= 0:
         raise UsageError("the clip has a variable frame size; make it constant first (e.g. core.resize.Bicubic)")
-
     if fn.task == "inpaint":
         _check_mask(args["mask"], clip)
-    sscale = _scale(args.get("sscale", 1.0), "sscale", minimum=None)
+
+
+@dataclass(frozen=True)
+class _Rates:
+    tscale: Fraction
+    fps_out: Fraction  # 0 for a variable-rate clip left at its rate
+    temporal: bool
+    timemap: TimeMap
+
+
+def _rates(fn: FunctionDef, clip: ClipInfo, args: Mapping[str, Any], given: Mapping[str, Any]) -> _Rates:
+    """The output rate from the multiplier or the exact rate, and the time map from output to source."""
     tname = "tscale" if "tscale" in args else "factor"  # functions without either keep the rate
     fps_num, fps_den = int(args.get("fps_num", 0)), int(args.get("fps_den", 1))
     if fps_num:
@@ -206,10 +232,12 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
     timemap = TimeMap(clip.num_frames, clip.fps if temporal else Fraction(1), fps_out if temporal else Fraction(1))
     if timemap.num_frames > MAX_FRAMES:
         raise UsageError(f"the result would have {timemap.num_frames} frames, more than VapourSynth allows")
+    return _Rates(tscale, fps_out, temporal, timemap)
 
-    out_size = (max(1, round(clip.height * sscale)), max(1, round(clip.width * sscale)))
-    method = _choose(fn, str(args["method"]), sscale, tscale)
 
+def _params(fn: FunctionDef, method: MethodSpec, clip: ClipInfo, args: Mapping[str, Any],
+            given: Mapping[str, Any]) -> dict[str, Any]:
+    """The method's own parameters, checked one by one and then by the method (before anything loads)."""
     extra = {p.name: p for p in method.params}
     base = {arg.name for arg in fn.args}
     foreign = sorted(set(given) - base - set(extra))
@@ -226,36 +254,7 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         raise UsageError(problem)
     if args["weights"] and not method.takes_weights:
         raise UsageError(f"method {method.name!r} has no weights; leave weights= empty")
-
-    tile = [int(t) for t in args.get("tile", [])]
-    if len(tile) > 2 or any(t < 0 for t in tile):
-        raise UsageError(f"tile takes [width] or [width, height] of non-negative sizes, got {tile}")
-    tile_hw = (tile[-1], tile[0]) if tile else (0, 0)
-    overlap = int(args.get("tile_overlap", -1))
-    if overlap < -1:
-        raise UsageError(f"tile_overlap must be ≥ 0 (or -1 for the method's minimum), got {overlap}")
-    if method.engine == "fitted" and tile_hw != (0, 0):
-        raise UsageError(f"method {method.name!r} fits whole frames and does not tile; leave tile empty")
-    native_resize = method.native_resize(params) if method.native_resize and sscale != 1 else None
-
-    return Plan(
-        function=fn,
-        method=method,
-        sscale=sscale,
-        tscale=tscale,
-        out_size=out_size,
-        in_size=out_size if native_resize else (clip.height, clip.width),
-        temporal=temporal,
-        fps_out=fps_out,
-        timemap=timemap,
-        weights=str(args["weights"]),
-        device=str(args["device"]),
-        tile=tile_hw,
-        tile_overlap=overlap,
-        scene_change=bool(int(args.get("sc", 1))),
-        params=tuple(sorted(params.items())),
-        native_resize=native_resize,
-    )
+    return params
 
 
 def _check_mask(mask: ClipInfo, clip: ClipInfo) -> None:

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from vsinr.host.methods import Layout
+
 
 class LerpEngine:
-    window = 2  # source frames per window: the pair around the output times
-    step = 1  # a new window starts at every source frame
-    lead = 0  # window j serves the times from its first frame to its second
-    halo = 4  # bicubic and the 3x3 blur read 2 + 1 pixels around each one: overlap tiles by more
-    bytes_per_out_pixel = 48  # a few float32 RGB temporaries per output pixel
-    tiles = True  # each output pixel depends on nearby input pixels only
+    # windows of the 2 source frames around the output times, one starting at every source frame, each
+    # serving the times from its first frame to its second; a few float32 RGB temporaries per output pixel
+    layout = Layout(window=2, step=1, lead=0, bytes_per_out_pixel=48)
 
     def __init__(self, sharpen: float, device: str):
         self.sharpen = sharpen
