@@ -36,8 +36,7 @@ def _load(request: EngineRequest) -> WindowedEngine:
 
     if request.param("motion") == "blend":
         return BlendEngine()
-    assert request.sscale is not None  # the spec reads "sscale", so the request carries it
-    return FlowEngine(flow_scale=float(1 / request.sscale))
+    return FlowEngine(flow_scale=float(1 / request.read("sscale")))
 
 
 SPEC = MethodSpec(

@@ -107,7 +107,7 @@ def _load(request: EngineRequest) -> Any:
     from vsinr_snerv.engine import SNeRVEngine
 
     p = dict(request.params)
-    return SNeRVEngine(request.task, str(p["size"]), int(p["epochs"]), request.device, int(p["chunk"]),
+    return SNeRVEngine(request.read("task"), str(p["size"]), int(p["epochs"]), request.device, int(p["chunk"]),
                        int(p["overlap"]), __version__, float(p["hold"]))
 
 

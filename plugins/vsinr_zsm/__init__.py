@@ -63,7 +63,7 @@ def degradation_for(request: EngineRequest) -> str:
     """The degradation a request restores (``auto``: clean for STVSR, noise for Denoise)."""
     chosen = request.param("degradation")
     if chosen == "auto":
-        return "noise" if request.task == "denoise" else "clean"
+        return "noise" if request.read("task") == "denoise" else "clean"
     return chosen
 
 
@@ -81,7 +81,7 @@ def _load(request: EngineRequest) -> WindowedEngine:
 
     precision = precision_for(request, "zsm")
     window = int(request.param("window"))
-    return build_engine(request.weights, request.task, degradation_for(request), request.device, precision, window)
+    return build_engine(request.weights, request.read("task"), degradation_for(request), request.device, precision, window)
 
 
 def _training() -> Any:

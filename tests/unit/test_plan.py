@@ -62,7 +62,7 @@ def test_inpaint_checks_its_mask() -> None:
 
 
 def request(**fields: object) -> EngineRequest:
-    return EngineRequest(device="cpu", half=False, weights="", **fields)  # type: ignore[arg-type]
+    return EngineRequest(device="cpu", half=False, weights="", call=tuple(fields.items()))  # type: ignore[arg-type]
 
 
 def test_engine_requests_ignore_what_the_loader_does_not_read() -> None:
@@ -74,6 +74,8 @@ def test_engine_requests_ignore_what_the_loader_does_not_read() -> None:
     assert zsm.engine_request(a) != zsm.engine_request(request(task="denoise"))  # other weights per task
     assert classic.engine_request(a) != classic.engine_request(request(sscale=Fraction(3)))  # flow at source size
     assert classic.engine_request(a) == classic.engine_request(request(task="interpolate", sscale=Fraction(2)))
+    with pytest.raises(KeyError, match="list it in the method's MethodSpec.reads"):
+        videoinr.engine_request(a).read("task")  # a loader cannot read what its method did not declare
 
 
 @pytest.mark.parametrize("name", list(tasks.FUNCTIONS))

@@ -76,20 +76,26 @@ class Call:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineRequest:
-    """Everything an engine is built from. A loader sees ``task``, ``sscale`` and ``tscale`` only when its
-    method lists them in ``MethodSpec.reads`` (they are cleared otherwise), so that equal requests, which
-    share one engine in a process, are equal whatever function or scales asked for them."""
+    """Everything an engine is built from. ``call`` holds what the call asked (``task``, ``sscale``,
+    ``tscale``) that the method reads, as listed in ``MethodSpec.reads`` (the host keeps only those), so
+    that equal requests, which share one engine in a process, are equal whatever function or scales asked
+    for them; ``read`` refuses a field the method did not list."""
 
     device: str  # resolved: "cpu", "cuda:0", ...
     half: bool  # compute in float16 (RGBH input on a GPU)
     weights: str  # "" for the method's bundled default
     params: tuple[tuple[str, Any], ...] = ()
-    task: str = ""
-    sscale: Fraction | None = None
-    tscale: Fraction | None = None
+    call: tuple[tuple[RequestField, Any], ...] = ()
 
     def param(self, name: str) -> Any:
         return dict(self.params)[name]
+
+    def read(self, field: RequestField) -> Any:
+        """The call's ``task`` (str), ``sscale`` or ``tscale`` (Fraction), when the method reads it."""
+        found = dict(self.call)
+        if field not in found:
+            raise KeyError(f"the engine request holds no {field!r}: list it in the method's MethodSpec.reads")
+        return found[field]
 
 
 @dataclass(frozen=True)
@@ -258,13 +264,8 @@ class MethodSpec:
     training: Callable[[], Sequence[Any]] | None = None
 
     def engine_request(self, request: EngineRequest) -> EngineRequest:
-        """``request`` with the fields this method's loader does not read cleared (the engine cache key)."""
-        return dataclasses.replace(
-            request,
-            task=request.task if "task" in self.reads else "",
-            sscale=request.sscale if "sscale" in self.reads else None,
-            tscale=request.tscale if "tscale" in self.reads else None,
-        )
+        """``request`` with only the call's fields this method's loader reads (the engine cache key)."""
+        return dataclasses.replace(request, call=tuple((k, v) for k, v in request.call if k in self.reads))
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (for ``vsinr list-plugins --json`` and ``Version()``)."""

@@ -31,11 +31,7 @@ def engine_for(method: MethodSpec, request: EngineRequest) -> tuple[Any, threadi
     key = (method.name, request)
     with _lock:  # held while loading, so two filters never build the same network twice
         if key not in _engines:
-            engine = method.load(request)
-            kind = "fitted" if hasattr(engine, "fit") else "windowed"
-            if kind != method.engine:
-                raise TypeError(f"method {method.name!r} declares a {method.engine} engine; its loader built a {kind} one")
-            _engines[key] = (engine, threading.Lock())
+            _engines[key] = (method.load(request), threading.Lock())
         _engines.move_to_end(key)
         found = _engines[key]
         while len(_engines) > CAPACITY:

@@ -36,9 +36,7 @@ def request_for(plan: Plan, device: str, half_frames: bool) -> EngineRequest:
     from vsinr.runtime import devices
 
     return EngineRequest(
-        task=plan.function.task,
-        sscale=plan.sscale,
-        tscale=plan.tscale,
+        call=(("task", plan.function.task), ("sscale", plan.sscale), ("tscale", plan.tscale)),
         device=device,
         half=devices.compute_half(device, half_frames),
         weights=plan.weights,
