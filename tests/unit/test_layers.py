@@ -49,3 +49,36 @@ def test_rooms_import_only_downwards() -> None:
 def test_no_module_is_too_long_to_read() -> None:
     long = {str(p.relative_to(PACKAGE.parent)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 450}
     assert long == {}
+
+
+def test_no_import_cycle_between_modules() -> None:
+    """Module-level imports (the ones that run at import time) form no cycle; lazy imports inside
+    functions may point anywhere a room may import."""
+    modules = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in PACKAGE.rglob("*.py")}
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        found = set()
+        for node in tree.body:  # top level only
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # ``from package import module`` depends on the module (its package is a parent, loaded first)
+                subs = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+                found |= subs if len(subs) == len(node.names) else subs | {node.module}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        edges[name] = {m for m in found if m in modules and m != name}
+
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for other in sorted(edges[name]):
+            assert state.get(other) != 1, f"import cycle: {' -> '.join(trail + [name, other])}"
+            if other not in state:
+                visit(other, trail + [name])
+        state[name] = 2
+
+    for name in sorted(modules):
+        if name not in state:
+            visit(name, [])
