@@ -52,17 +52,14 @@ class FlowZSMTraining(Recipe):
     family = FAMILY
     summary = "ZSM's flow-guided configurations (the default weights): Denoise ×1 or STVSR ×4 ×2"
     configs = CONFIGS
-    default_config = ""  # chosen from --task and --degradation
-    defaults = {"steps": 8000, "batch": 8, "patch": 0, "lr": 1e-3, "config": ""}
+    default_config = ""
+    config_help = "default: flow_noise or flow_jpeg (denoise); flow_x4, flow_x4_noise or flow_x4_jpeg (stvsr)"
+    defaults = {"steps": 8000, "batch": 8, "patch": 0, "lr": 1e-3}
     val_batches = 4
 
     def options(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--task", choices=("denoise", "stvsr"), default="denoise")
         parser.add_argument("--degradation", choices=("clean", "noise", "jpeg"), required=True)
-        for action in parser._actions:  # --config defaults to the configuration of --task and --degradation
-            if action.dest == "config":
-                action.choices = ["", *sorted(CONFIGS)]
-                action.help = "default: flow_noise or flow_jpeg (denoise); flow_x4, flow_x4_noise or flow_x4_jpeg (stvsr)"
 
     def check(self, args: argparse.Namespace) -> str | None:
         if args.task == "denoise" and args.degradation == "clean":

@@ -49,7 +49,8 @@ def parser_for(recipe: Recipe) -> argparse.ArgumentParser:
     parser.add_argument("--videos", type=Path, required=True, help="a folder of clips (split into train and val)")
     parser.add_argument("--photos", type=Path, required=True, help="a folder of photos (synthetic motion)")
     parser.add_argument("--run", type=Path, required=True, help="the run's folder: checkpoint, args.json, log.jsonl")
-    parser.add_argument("--config", default=recipe.default_config, choices=sorted(recipe.configs))
+    parser.add_argument("--config", default=recipe.default_config or None, choices=sorted(recipe.configs),
+                        help=recipe.config_help or f"default: {recipe.default_config}")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--patch", type=int, default=48, help="side of the model's input patch")

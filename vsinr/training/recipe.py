@@ -36,9 +36,11 @@ class Recipe:
     method: ClassVar[str]
     family: ClassVar[Sequence[Architecture]]
     summary: ClassVar[str]
-    #: named model configurations (``--config``) and the one used when none is given
+    #: named model configurations (``--config``) and the one used when none is given ("": ``check`` picks
+    #: one from the other options, as ``config_help`` says)
     configs: ClassVar[Mapping[str, Any]]
     default_config: ClassVar[str]
+    config_help: ClassVar[str] = ""
     #: defaults of the entry's own options that differ for this recipe (steps, batch, patch, lr, ...)
     defaults: ClassVar[Mapping[str, Any]] = {}
     #: the fixed validation set: batches of this many samples, this many per source
