@@ -19,30 +19,38 @@ from vsinr.ops import flow
 from vsinr.runtime import devices, weights
 from vsinr_videoinr.arch import VideoINR, official_config
 from vsinr_videoinr.flowinr import KIND, FlowINR, FlowINRConfig
+from vsinr_videoinr.interp import KIND as INTERP_KIND
+from vsinr_videoinr.interp import FlowInterp, FlowInterpConfig
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "videoinr_flow.safetensors"
 
 
-#: The architectures ``weights=`` may hold: the flow-guided configuration and the authors' VideoINR.
+#: The architectures ``weights=`` may hold: the flow-guided spatial field, the flow-guided temporal
+#: network, and the authors' VideoINR.
 FAMILY = (
     weights.Architecture(KIND, lambda config: FlowINR(FlowINRConfig(**config))),
+    weights.Architecture(INTERP_KIND, lambda config: FlowInterp(FlowInterpConfig(**config))),
     weights.Architecture("", lambda config: VideoINR(**config), official=official_config),
 )
 
 
-def load_model(path: str | Path = "") -> VideoINR | FlowINR:
+def load_model(path: str | Path = "") -> VideoINR | FlowINR | FlowInterp:
     """The network with weights from ``path`` (ours or the authors' ``latest_G.pth``; empty: the default):
-    the flow-guided configuration (``flowinr.py``) for a header of kind ``flow``, else VideoINR."""
+    by the header's kind, the flow-guided spatial field (``flowinr.py``, kind ``flow``) or temporal
+    network (``interp.py``, kind ``interp``), else VideoINR."""
     model = weights.load_model(Path(path) if path else DEFAULT_WEIGHTS, "videoinr", FAMILY)
-    assert isinstance(model, VideoINR | FlowINR)
+    assert isinstance(model, VideoINR | FlowINR | FlowInterp)
     return model
 
 
-def build_engine(path: str | Path, device: str, precision: str = "fp32") -> VideoINREngine | FlowINREngine:
-    """The engine for the weights at ``path`` (empty: the default): flow-guided or VideoINR by their header."""
+def build_engine(path: str | Path, device: str, precision: str = "fp32"
+                 ) -> VideoINREngine | FlowINREngine | FlowInterpEngine:
+    """The engine for the weights at ``path`` (empty: the default), by their header."""
     model = load_model(path)
     if isinstance(model, FlowINR):
         return FlowINREngine(model, device, precision)
+    if isinstance(model, FlowInterp):
+        return FlowInterpEngine(model, device, precision)
     return VideoINREngine(model, device, precision)
 
 
@@ -136,3 +144,36 @@ class FlowINREngine:
                 feat = self.model.encode(a_t, b_t, tt) if correct else None
                 frame = self.model.decode(feat, a_t, b_t, tt, size, rows=self.rows)
                 target.copy_(frame[0].clamp_(0, 1))
+
+
+class FlowInterpEngine:
+    """Pair windows for the flow-guided temporal network: DIS flow between the pair at the source size,
+    the network's frame at each time between them (source frames at t = 0 and 1). At another output size
+    the frame is then resized bicubically (the spatial field is ``FlowINREngine``'s)."""
+
+    layout = PAIRS
+
+    def __init__(self, model: FlowInterp, device: str, precision: str = "fp32"):
+        self.model = model.to(device)
+        self.device = torch.device(device)
+        self.precision = precision
+
+    def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
+               cuts: frozenset[int] = frozenset()) -> None:
+        pending = _pending(frames, times, out)
+        if not pending:
+            return
+        left, right = (f.float()[None] for f in frames)
+        size = tuple(out[0].shape[-2:])
+        f01 = f10 = None
+        with torch.inference_mode(), devices.autocast(self.device.type, self.precision):
+            for t, target in pending:
+                if t in (0, 1):
+                    frame = left if t == 0 else right
+                else:
+                    if f01 is None or f10 is None:  # both set together, once per pair
+                        f01, f10 = flow.pair(left[0], right[0])
+                    frame = self.model(left, right, f01, f10, torch.tensor([t], dtype=torch.float64, device=self.device))
+                if tuple(frame.shape[-2:]) != size:
+                    frame = F.interpolate(frame, size=size, mode="bicubic", align_corners=False)
+                target.copy_(frame[0].clamp(0, 1))

@@ -25,6 +25,8 @@ from vsinr_videoinr.arch import CONFIGS as VIDEOINR_CONFIGS
 from vsinr_videoinr.arch import VideoINR
 from vsinr_videoinr.engine import FAMILY
 from vsinr_videoinr.flowinr import CONFIGS, FlowINR
+from vsinr_videoinr.interp import CONFIGS as INTERP_CONFIGS
+from vsinr_videoinr.interp import FlowInterp
 
 
 class FlowINRTraining(Recipe):
@@ -146,4 +148,52 @@ def pairs(sources: Sequence[Any], rng: np.random.Generator, batch: int, lr: int,
     return torch.stack(inputs), torch.stack(times), torch.tensor([[hr, hr]] * batch), torch.stack(targets)
 
 
-RECIPES = (FlowINRTraining(), VideoINRTraining())
+class FlowInterpTraining(Recipe):
+    """The flow-guided temporal network (``interp.py``): two 8-bit frames of a window and DIS flow between
+    them in, the frame at a time t between them as the target. Windows of real clips at strides of 1 to
+    the clip's gap, with 1, 3 or 7 frames inside (t = 1/2; 1/4, 1/2, 3/4; k/8), and of synthetic motion of
+    photos at t = k/8; half each. The fixed validation set: 96×96 windows, 8 per source, t = 1/2 and k/4."""
+
+    name = "videoinr-interp"
+    method = "videoinr"
+    family = FAMILY
+    summary = "VideoINR's flow-guided temporal network (Interpolate, STVSR's time axis): DIS flow + learned fusion"
+    configs = INTERP_CONFIGS
+    default_config = "interp"
+    defaults = {"steps": 20000, "batch": 8, "patch": 96, "lr": 5e-4}
+    val_batches = 2
+
+    def model(self, args: argparse.Namespace) -> FlowInterp:
+        return FlowInterp(INTERP_CONFIGS[args.config])
+
+    def batch(self, sources: Sequence[Any], rng: np.random.Generator, size: int, args: argparse.Namespace,
+              model: torch.nn.Module, stage: str, validation: bool = False) -> Batch:
+        return triplets(sources, rng, size, 96 if validation else args.patch)
+
+    def predict(self, model: torch.nn.Module, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        a, b, f01, f10, t = inputs
+        return model(a, b, f01, f10, t)
+
+
+def triplets(sources: Sequence[Any], rng: np.random.Generator, batch: int, patch: int) -> Batch:
+    """Frames a, b (B, 3, p, p) at 8 bits, DIS flows f01, f10 (B, 2, p, p), times (B,; float64) and the
+    frames between them at those times (B, 3, p, p)."""
+    a_all, b_all, f01_all, f10_all, times, targets = [], [], [], [], [], []
+    for _ in range(batch):
+        inner = (1, 3, 7)[int(rng.integers(3))]
+        frames, t = sources[int(rng.integers(len(sources)))].sample(rng, (patch, patch), inner=inner, uniform=True)
+        frames, t = augment(rng, frames, t)
+        frames = (frames * 255).round() / 255
+        k = int(rng.integers(1, len(frames) - 1))
+        f01, f10 = flow.pair(frames[0], frames[-1])
+        a_all.append(frames[0])
+        b_all.append(frames[-1])
+        f01_all.append(f01[0])
+        f10_all.append(f10[0])
+        times.append(float(t[k]))
+        targets.append(frames[k])
+    return (torch.stack(a_all), torch.stack(b_all), torch.stack(f01_all), torch.stack(f10_all),
+            torch.tensor(times, dtype=torch.float64), torch.stack(targets))
+
+
+RECIPES = (FlowINRTraining(), FlowInterpTraining(), VideoINRTraining())
