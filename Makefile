@@ -3,6 +3,9 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
             "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 STAMP := $(VENV)/.installed
+# test processes (pytest-xdist): auto is one a core, at most 4; make test JOBS=0 runs each layer in one process
+JOBS ?= auto
+XDIST := -n $(JOBS) --maxprocesses 4
 
 .PHONY: setup demo test unit bench learned-baselines clean
 
@@ -21,11 +24,12 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/python tests/run_unit.py  # the unit layer, with VapourSynth unimportable
-	$(VENV)/bin/python -m pytest -q --ignore=tests/unit  # the integration layer, through core.vsinr
+	$(VENV)/bin/python tests/run_unit.py $(XDIST)  # the unit layer, with VapourSynth unimportable
+	$(VENV)/bin/python -m pytest -q $(XDIST) --dist worksteal --durations=15 --ignore=tests/unit -m "not ray"  # the integration layer
+	$(VENV)/bin/python -m pytest -q --ignore=tests/unit -m ray  # its Ray runs, alone: Ray slows down many times on busy cores
 
 unit: setup
-	$(VENV)/bin/python tests/run_unit.py
+	$(VENV)/bin/python tests/run_unit.py $(XDIST)
 
 bench: setup
 	$(VENV)/bin/python scripts/bench_bridge.py

@@ -1,11 +1,19 @@
 """Shared test helpers: small deterministic clips made by the tests themselves.
 
 VapourSynth is imported only by the helpers that need it, so the unit layer (``tests/unit``) runs where
-it cannot be imported at all."""
+it cannot be imported at all: ``tests/run_unit.py`` makes it unimportable in its process and, through
+``VSINR_TESTS_WITHOUT_VAPOURSYNTH``, here in each pytest-xdist worker it starts.
+
+Torch runs one thread per process here (``OMP_NUM_THREADS=1`` unless set), in this process and in every
+command the tests start: the suite runs in several processes at once (pytest-xdist), and on a small
+machine two threads per process contend with each other (a fit then runs several times slower)."""
 
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported, here or in any subprocess
+
 import subprocess
 import sys
 from fractions import Fraction
@@ -14,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+
+if os.environ.get("VSINR_TESTS_WITHOUT_VAPOURSYNTH"):  # set by tests/run_unit.py, for its pytest-xdist workers too
+    sys.modules["vapoursynth"] = None  # type: ignore[assignment]  # every import of it now fails
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -67,10 +78,40 @@ def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return a + t * (b - a) if t < 0.5 else b - (b - a) * (1 - t)
 
 
+def moving_frames(count: int, height: int = 64, width: int = 96, cut: int | None = None) -> list[np.ndarray]:
+    """A smooth texture sliding right by 1 px a frame (its negative after ``cut``)."""
+    from vsinr.ops import degrade
+
+    rng = np.random.default_rng(0)
+    texture = degrade.imresize(rng.random((3, height // 8, width // 8 + count)).astype(np.float32), 8.0)
+    textures = [texture, 1 - texture]
+    out = []
+    for n in range(count):
+        texture = textures[int(cut is not None and n >= cut)]
+        out.append(np.clip(texture[:, :height, n : n + width], 0, 1).astype(np.float32))
+    return out
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 24) -> Path:
+    """``frames`` written losslessly (x264 at qp 0, 4:4:4) with PyAV: no VapourSynth needed."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[-2:]
+        stream.pix_fmt, stream.options = "yuv444p", {"qp": "0"}
+        for frame in frames:
+            rgb = (np.clip(frame, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def training_material(directory: Path) -> tuple[Path, Path]:
     """A folder with one short real-looking clip and one with a photo: what the training scripts read."""
     from PIL import Image
-    from test_bench import moving_frames, write_video
 
     videos, photos = directory / "videos", directory / "photos"
     videos.mkdir()

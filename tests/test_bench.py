@@ -4,40 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-from conftest import run
+from conftest import moving_frames, run, write_video
 
 from vsinr.evaluation import benchmark, metrics, rate_distortion
 from vsinr.io import clips
 from vsinr.ops import degrade
-
-
-def moving_frames(count: int, height: int = 64, width: int = 96, cut: int | None = None) -> list[np.ndarray]:
-    """A smooth texture sliding right by 1 px a frame (its negative after ``cut``)."""
-    rng = np.random.default_rng(0)
-    texture = degrade.imresize(rng.random((3, height // 8, width // 8 + count)).astype(np.float32), 8.0)
-    textures = [texture, 1 - texture]
-    out = []
-    for n in range(count):
-        texture = textures[int(cut is not None and n >= cut)]
-        out.append(np.clip(texture[:, :height, n : n + width], 0, 1).astype(np.float32))
-    return out
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 24) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames[0].shape[-2:]
-        stream.pix_fmt, stream.options = "yuv444p", {"qp": "0"}
-        for frame in frames:
-            rgb = (np.clip(frame, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def test_stvsr_case_follows_the_protocol() -> None:
@@ -59,36 +32,13 @@ def test_interpolation_case_scores_odd_frames_only() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(case.inputs, shot[0:5:2], strict=True))
 
 
-def test_noise_is_gaussian_plus_ten_percent_impulses() -> None:
-    frame = np.full((3, 200, 200), 0.5, np.float32)
-    noisy = degrade.add_noise(frame, np.random.default_rng(1), sigma=0.05, impulse=0.1)
-    impulses = np.all((noisy == 0) | (noisy == 1), axis=0)
-    assert impulses.mean() == pytest.approx(0.1, abs=0.01)
-    assert (noisy[:, impulses] == 1).mean() == pytest.approx(0.5, abs=0.05)
-    assert (noisy[:, ~impulses] - 0.5).std() == pytest.approx(0.05, rel=0.05)
-
-
-def test_jpeg_quality_orders_the_damage() -> None:
-    frame = moving_frames(1)[0]
-    scores = [metrics.psnr(degrade.jpeg(frame, q), frame) for q in (10, 20, 30, 40)]
-    assert scores == sorted(scores) and scores[0] < scores[-1] - 2
-    assert degrade.jpeg(frame, 40).shape == frame.shape
-
-
-def test_hole_masks() -> None:
-    masks = degrade.hole_masks(240, 320, np.random.default_rng(0), frames=3)
-    assert masks["fixed"].sum() == 5 * 50 * 50  # five separate holes
-    assert 50 * 50 < masks["random"].sum() <= 10 * 50 * 50
-    moving = masks["moving"]
-    assert moving.shape == (3, 240, 320) and not np.array_equal(moving[0], moving[1])
-
-
 def test_shots_split_at_cuts() -> None:
     frames = moving_frames(12, cut=7)
     assert benchmark.split_shots(frames, 0.08) == [range(0, 7), range(7, 12)]
     assert benchmark.split_shots(moving_frames(12), 0.08) == [range(0, 12)]
 
 
+@pytest.mark.heavy
 def test_evaluate_end_to_end(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "slide.mp4", moving_frames(9))
     settings = benchmark.Settings(sscale=2, tscale=2)
@@ -147,6 +97,7 @@ def test_regionfill_recovers_harmonic_content_exactly() -> None:
     assert np.array_equal(out[0][:, ~mask], holed[:, ~mask])  # known pixels untouched
 
 
+@pytest.mark.heavy
 def test_inpaint_case_scores_inside_the_holes(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "slide.mp4", moving_frames(4, height=120, width=160))
     result = benchmark.evaluate("inpaint", [clip], benchmark.Settings(), methods=[])
@@ -216,6 +167,7 @@ def test_stvsr_restoration_cases_damage_the_low_resolution_input() -> None:
     assert "vsinr:zsm" in runners and "median3+bm3d>bicubic+blend" in runners and "vsinr:videoinr" not in runners
 
 
+@pytest.mark.heavy
 def test_codec_task_measures_the_neural_codec_beside_x264_and_x265(tmp_path: Path):
     clip = write_video(tmp_path / "c.mkv", moving_frames(4))
     settings = benchmark.Settings(crfs=(24, 30, 36, 42), codec_sizes=("80000", "110000", "150000", "200000"), codec_epochs=1)
@@ -225,33 +177,3 @@ def test_codec_task_measures_the_neural_codec_beside_x264_and_x265(tmp_path: Pat
     assert all(p["bpp"] > 0 and p["decode_fps"] > 0 and np.isfinite(p["psnr_y"]) for p in points)
     assert points[0]["bpp"] < points[-1]["bpp"]  # a bigger model costs more bits
     assert set(result["bd_rate"]["c.mkv"]) == {"snerv vs libx264", "snerv vs libx265"}
-
-
-def test_hole_fills_never_read_the_holes() -> None:
-    """What lies under a hole (here: garbage) changes nothing, and a frame that is all hole is mid-grey."""
-    from vsinr.ops import holes
-
-    rng = np.random.default_rng(2)
-    frames = rng.random((4, 3, 30, 40), dtype=np.float32)
-    mask = np.zeros((4, 30, 40), bool)
-    mask[:, 10:20, 5:15] = True
-    mask[1, :, 20:] = True
-    garbage = np.where(mask[:, None], rng.random(frames.shape, dtype=np.float32) * 100, frames)
-    for fill in (holes.regionfill, holes.temporal_fill):
-        assert np.array_equal(fill(frames, mask), fill(garbage, mask))
-    everything = np.ones((1, 30, 40), bool)
-    assert np.all(holes.regionfill(frames[:1], everything) == 0.5)
-    # the same holes in every frame, given frame by frame: one factorisation serves them all
-    still = holes.LaplaceFill(np.broadcast_to(mask[0], mask.shape))
-    for n, frame in enumerate(frames.copy()):
-        still(frame, n)
-    assert len(still._systems) == 1
-
-
-def test_recorded_commands_name_outside_files_by_their_name_alone() -> None:
-    from vsinr.app.cli.tools import portable_command
-
-    command = ("vsinr bench ../data/bikes.mp4 /home/me/clip.avi -m videoinr:weights=/tmp/w/base.safetensors "
-               "--markdown docs/x.md 'my dir/../a.mp4'")
-    assert portable_command(command) == ("vsinr bench bikes.mp4 clip.avi -m videoinr:weights=base.safetensors "
-                                         "--markdown docs/x.md 'my dir/../a.mp4'")

@@ -136,6 +136,7 @@ def test_filter_strings() -> None:
             filterspec.parse(bad)
 
 
+@pytest.mark.heavy
 def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: Path) -> None:
     """``--mask`` reaches Inpaint (binarised); pixels away from the mask come through; a mask nothing takes is refused."""
     mask_file = tmp_path / "mask.mkv"
@@ -173,6 +174,7 @@ def test_run_inpaints_where_the_mask_file_is_white(small_video: Path, tmp_path: 
     assert unused.returncode == 2 and "none of the filters takes a mask" in unused.stderr.decode()
 
 
+@pytest.mark.heavy
 def test_user_errors_are_one_line_without_a_traceback(small_video: Path, tmp_path: Path) -> None:
     import resource
     import signal

@@ -87,6 +87,7 @@ def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
         videoinr_engine.load_model(path)
 
 
+@pytest.mark.heavy
 def test_training_exports_and_keeps_the_better_file(tmp_path: Path) -> None:
     videos, photos = training_material(tmp_path)
     export = tmp_path / "w.safetensors"

@@ -205,6 +205,7 @@ def test_a_header_of_another_kind_is_refused(tmp_path: Path) -> None:
         zsm_engine.load_model(path, "denoise", "noise")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("task,config", [("denoise", "flow_tiny"), ("stvsr", "flow_x4_tiny")])
 def test_training_exports_and_keeps_the_better_file(tmp_path: Path, task: str, config: str) -> None:
     videos, photos = training_material(tmp_path)

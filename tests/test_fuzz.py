@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import ROOT, run
 
 
+@pytest.mark.heavy  # 3,000 files through the reader and 300 through Decode: about 10 s on 2 cores
 def test_fuzzed_files_are_read_or_refused_cleanly() -> None:
     done = run([sys.executable, str(ROOT / "scripts" / "fuzz_vsnerv.py"), "--executions", "3000", "--decode", "300",
                 "--seed", "3", "--keep", "fuzz-bugs"])

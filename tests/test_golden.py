@@ -114,6 +114,7 @@ def test_the_engine_gives_the_authors_outputs(checkpoint: Path, golden: tuple, k
     assert_matches(got[:, channels], outputs[key])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("key", ["b", "c"])
 def test_stvsr_gives_the_authors_outputs(checkpoint: Path, golden: tuple, key: str) -> None:
     inputs, outputs = golden
@@ -133,6 +134,7 @@ def test_zsm_says_how_much_memory_a_frame_needs(checkpoint: Path, golden: tuple,
     assert "needs about 0.13 GiB for 512x384" in message and "0.06 GiB available" in message
 
 
+@pytest.mark.heavy
 def test_a_converted_checkpoint_keeps_the_authors_outputs(checkpoint: Path, golden: tuple, tmp_path: Path) -> None:
     inputs, outputs = golden
     target = tmp_path / "zsm_small.safetensors"
@@ -161,6 +163,7 @@ def test_an_official_videoinr_checkpoint_of_any_size_loads_from_its_state_dict(v
     assert sum(p.numel() for p in model.parameters()) == 6_528_214
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("key,size", [("a", (192, 256)), ("b", (184, 248)), ("c", (384, 512)), ("nonint", (158, 211))])
 def test_the_videoinr_engine_gives_the_authors_outputs(videoinr_checkpoint: Path, golden: tuple,
                                                        videoinr_golden: dict, key: str, size: tuple[int, int]) -> None:
@@ -175,6 +178,7 @@ def test_the_videoinr_engine_gives_the_authors_outputs(videoinr_checkpoint: Path
     assert_matches(np.stack([o.numpy() for o in out])[:, channels], expected, "videoinr")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("key,tscale", [("b", 4), ("c", 2)])
 def test_videoinr_stvsr_gives_the_authors_outputs(videoinr_checkpoint: Path, golden: tuple, videoinr_golden: dict,
                                                   key: str, tscale: int) -> None:

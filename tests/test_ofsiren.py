@@ -66,6 +66,7 @@ def test_forward_mode_flow_term_equals_reverse_mode_per_channel() -> None:
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("base", ["linear", "none"])
 def test_flow_term_interpolates_a_moving_pattern_better(base: str) -> None:
     truth = moving_pattern(9)
@@ -151,6 +152,7 @@ def test_chunk_weights_are_a_smooth_partition() -> None:
     assert chunks.sources(2) == list(range(5, 18))  # chunk 1 (blended into segment 2) and chunk 2
 
 
+@pytest.mark.heavy
 def test_fitted_filter_keeps_observed_frames_and_has_no_seams(tmp_path: Path) -> None:
     truth = moving_pattern(17, size=24, speed=(0.6, 0.2))
     clip = media.clip_from_arrays([f.numpy() for f in truth[0::2]], Fraction(12), vs.RGBS)
@@ -167,6 +169,7 @@ def _log(messages: list[str]) -> object:
     return core.add_log_handler(lambda level, text: messages.append(text))
 
 
+@pytest.mark.heavy
 def test_second_run_reads_the_cache_and_damage_is_refitted(tmp_path: Path) -> None:
     clip = noise_clip(24, 16, 4)
     messages: list[str] = []
@@ -249,6 +252,7 @@ def test_nan_during_fitting_stops_the_fit(monkeypatch: pytest.MonkeyPatch) -> No
         E.fit(moving_pattern(3, size=16), replace(E.PRESETS["fast"], steps=5, batch=256), "cpu", seed=0)
 
 
+@pytest.mark.heavy
 def test_vsinr_fit_prepares_a_script_so_playback_fits_nothing(tmp_path: Path) -> None:
     from conftest import run
 

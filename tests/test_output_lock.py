@@ -206,6 +206,7 @@ def texture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.heavy
 def test_a_killed_segmented_run_is_taken_over_and_resumes(texture: Path, tmp_path: Path) -> None:
     out, reference = tmp_path / "film.mkv", tmp_path / "single.mkv"
     args = ["vsinr", "run", str(texture), "-o", str(out), "--codec", "ffv1", "--filter", "STVSR(1, 2, method='classic')",

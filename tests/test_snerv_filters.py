@@ -29,13 +29,15 @@ def stripes(length: int = 6) -> list[np.ndarray]:
             .astype(np.float32) for t in range(length)]
 
 
+@pytest.mark.heavy
 def test_inpaint_fills_the_holes_and_keeps_every_other_pixel(tmp_path: Path):
     source = stripes(3)
     clip = media.clip_from_arrays(source, Fraction(24))
     holes = np.zeros((H, W), bool)
     holes[10:18, 20:30] = True
     damaged = media.clip_from_arrays([np.where(holes, 0.0, f).astype(np.float32) for f in source], Fraction(24))
-    args = dict(method="snerv", size="50000", epochs=150, cache=str(tmp_path))
+    # 100 epochs: the filled error comes to 0.005 of the holes' energy, under the 0.1 asked below (75: 0.03; 60: 0.35)
+    args = dict(method="snerv", size="50000", epochs=100, cache=str(tmp_path))
     messages: list[str] = []
     handle = vs.core.add_log_handler(lambda level, text: messages.append(text))
     try:

@@ -10,7 +10,7 @@ import torch
 
 from vsinr.nn.zsm import ZoomingSlowMo
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def test_state_dict_matches_the_released_checkpoint_exactly() -> None:

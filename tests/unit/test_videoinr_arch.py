@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from vsinr_videoinr.arch import VideoINR, make_coord
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def test_state_dict_matches_the_released_checkpoint_exactly() -> None:

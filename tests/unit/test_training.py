@@ -126,6 +126,7 @@ def test_training_and_the_engines_import_without_vapoursynth() -> None:
     ("zsm", ["--config", "tiny", "--task", "x1", "--degradation", "jpeg", "--patch", "16"]),
     ("zsm", ["--config", "tiny", "--task", "x4x2", "--cyclic", "0.1", "--patch", "8"]),
 ])
+@pytest.mark.heavy
 def test_every_recipe_trains_resumes_and_exports_through_the_one_entry(tmp_path: Path, recipe: str,
                                                                       options: list[str]) -> None:
     from vsinr.runtime import weights

@@ -120,6 +120,7 @@ def test_rendering_reuses_a_pairs_flow_and_keeps_two(monkeypatch):
     assert len(calls) == 6 + 4
 
 
+@pytest.mark.heavy
 def test_tiny_fit_keeps_the_in_between_frames_of_a_moving_square():
     full = moving_square(9)
     observed, missing = full[0::2], full[1::2]  # fit on even frames, render the odd ones at i + 0.5
