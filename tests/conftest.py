@@ -136,3 +136,23 @@ def core() -> vs.Core:
     import vapoursynth as vs
 
     return vs.core
+
+
+@pytest.fixture(scope="session")
+def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An 8-frame 48×32 H.264 file of a red band sliding over green (the CLI's input in tests)."""
+    import av
+
+    path = tmp_path_factory.mktemp("media") / "small.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for n in range(8):
+            rgb = np.zeros((32, 48, 3), np.uint8)
+            rgb[:, (n * 5) % 48 :, 0] = 200
+            rgb[..., 1] = 80
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -24,22 +24,6 @@ core.vsinr.STVSR(clip, 2, 2).set_output()
 """
 
 
-@pytest.fixture(scope="module")
-def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "small.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
-        for n in range(8):
-            rgb = np.zeros((32, 48, 3), np.uint8)
-            rgb[:, (n * 5) % 48 :, 0] = 200
-            rgb[..., 1] = 80
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
 
 def _probe(path: Path) -> tuple[int, int, int, Fraction]:
     with av.open(str(path)) as container:

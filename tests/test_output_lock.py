@@ -123,19 +123,8 @@ def test_folders_made_for_the_output_go_when_the_write_fails(tmp_path: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("lock") / "small.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
-        for n in range(8):
-            rgb = np.zeros((32, 48, 3), np.uint8)
-            rgb[:, (n * 5) % 48 :, 0], rgb[..., 1] = 200, 80
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+def clip(small_video: Path) -> Path:
+    return small_video
 
 
 def _held_by(lock: Path, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
