@@ -41,7 +41,7 @@ def test_shots_split_at_cuts() -> None:
 @pytest.mark.heavy
 def test_evaluate_end_to_end(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "slide.mp4", moving_frames(9))
-    settings = benchmark.Settings(sscale=2, tscale=2)
+    settings = benchmark.Settings(sscale=2, tscale=2, learned=False)  # the learned baselines have their own tests
     blend = "vsinr:classic[kernel=bicubic,motion=blend]"
     results = benchmark.evaluate("stvsr", [clip], settings, methods=["classic", "classic:kernel=bicubic,motion=blend"])["stvsr"]
     row = results["clips"]["slide.mp4"]
