@@ -76,7 +76,7 @@ def test_inpaint_refuses_bad_masks():
     assert "Inpaint" in error_of(lambda: vsinr.inpaint(clip.resize.Point(format=vs.YUV444P8, matrix_s="709"), gray))
     assert "size=" in error_of(lambda: vsinr.inpaint(clip, gray, method="snerv", size="7M"))
     # too small for any model of this clip: refused when the filter is created, not at its first frame
-    assert "smallest model for 32x24 and 4 frames" in error_of(lambda: vsinr.inpaint(clip, gray, size="10"))
+    assert "smallest model for 32x24 and 4 frames" in error_of(lambda: vsinr.inpaint(clip, gray, method="snerv", size="10"))
     assert "smallest model for 32x24 and 4 frames" in error_of(lambda: vsinr.interpolate(clip, 2, method="snerv",
                                                                                           size="10"))
 

@@ -64,10 +64,11 @@ def denoise(clip: vs.VideoNode, *, method: str = "", weights: str = "", device: 
 
 
 def inpaint(clip: vs.VideoNode, mask: vs.VideoNode, *, method: str = "", weights: str = "", device: str = "auto",
-            sc: bool = True, **params: Any) -> vs.VideoNode:
-    """Fill the pixels where the GRAY ``mask`` clip (as long as ``clip``, or one frame for all) is non-zero;
-    the others stay exact. Other arguments as for ``stvsr``. Same as ``core.vsinr.Inpaint``."""
-    return _call("Inpaint", clip, mask, method=method, weights=weights, device=device, sc=sc, **params)
+            sc: bool = True, dilate: int = 0, **params: Any) -> vs.VideoNode:
+    """Fill the pixels where the GRAY ``mask`` clip (as long as ``clip``, or one frame for all; 8-16 bit
+    or float) is non-zero, after growing it by ``dilate`` pixels; the others stay exact. Other arguments
+    as for ``stvsr``. Same as ``core.vsinr.Inpaint``."""
+    return _call("Inpaint", clip, mask, method=method, weights=weights, device=device, sc=sc, dilate=dilate, **params)
 
 
 def decode(path: str | os.PathLike[str], *, method: str = "", device: str = "auto") -> vs.VideoNode:

@@ -116,7 +116,7 @@ def test_training_and_the_engines_import_without_vapoursynth() -> None:
 
     code = ("import sys; sys.modules['vapoursynth'] = None\n"
             "import vsinr.training.loop, vsinr.training.data, vsinr.runtime.weights, vsinr.nn.zsm\n"
-            "import vsinr_videoinr.engine, vsinr_zsm.engine")
+            "import vsinr_videoinr.engine, vsinr_zsm.engine, vsinr_flowfill.engine")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -125,6 +125,7 @@ def test_training_and_the_engines_import_without_vapoursynth() -> None:
     ("videoinr", ["--config", "tiny", "--steps", "2", "--steps2", "1", "--patch", "8"]),
     ("zsm", ["--config", "tiny", "--task", "x1", "--degradation", "jpeg", "--patch", "16"]),
     ("zsm", ["--config", "tiny", "--task", "x4x2", "--cyclic", "0.1", "--patch", "8"]),
+    ("flowfill", ["--config", "fill_tiny", "--patch", "32"]),
 ])
 @pytest.mark.heavy
 def test_every_recipe_trains_resumes_and_exports_through_the_one_entry(tmp_path: Path, recipe: str,

@@ -83,7 +83,7 @@ class Filter:
         try:
             for s in self.scheduler.sources(n):
                 mask = None if self.mask is None else api.getFrameFilter(self._mask_frame(s), self.mask, ctx)
-                fetched[s] = M.Source(api, api.getFrameFilter(s, self.node, ctx), self.dtype, mask)
+                fetched[s] = M.Source(api, api.getFrameFilter(s, self.node, ctx), self.dtype, mask, self.plan.dilate)
             output = self.scheduler.get(n, fetched.__getitem__)
         finally:
             for source in fetched.values():

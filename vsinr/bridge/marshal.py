@@ -117,10 +117,10 @@ class Source:
     """A fetched source frame (``vsinr.serving.scheduling.SourceFrame``) and, for Inpaint, its mask frame; its
     image is a tensor over the frame's own memory."""
 
-    __slots__ = ("api", "ptr", "dtype", "mask_ptr")
+    __slots__ = ("api", "ptr", "dtype", "mask_ptr", "dilate")
 
-    def __init__(self, api: V.VSAPI, ptr: int, dtype: type, mask_ptr: int | None = None):
-        self.api, self.ptr, self.dtype, self.mask_ptr = api, ptr, dtype, mask_ptr
+    def __init__(self, api: V.VSAPI, ptr: int, dtype: type, mask_ptr: int | None = None, dilate: int = 0):
+        self.api, self.ptr, self.dtype, self.mask_ptr, self.dilate = api, ptr, dtype, mask_ptr, dilate
 
     def image(self, slot: int) -> Any:
         """The frame as a (3, H, W) tensor; pixels that are not finite read as black (NaN, -inf) or white
@@ -133,13 +133,17 @@ class Source:
         return rgb
 
     def mask(self) -> Any:
-        """The mask as a (1, H, W) tensor, 1 where the mask frame is non-zero (None without a mask)."""
+        """The mask as a (1, H, W) tensor, 1 where the mask frame is non-zero (NaN included), grown by
+        ``dilate`` pixels (a square neighbourhood); None without a mask."""
         import torch
 
         if self.mask_ptr is None:
             return None
-        holes = torch.from_numpy(plane(self.api, self.mask_ptr) != 0)
-        return holes.to(getattr(torch, np.dtype(self.dtype).name))[None]
+        holes = torch.from_numpy(plane(self.api, self.mask_ptr) != 0)[None].to(getattr(torch, np.dtype(self.dtype).name))
+        if self.dilate:
+            holes = torch.nn.functional.max_pool2d(holes[None].float(), 2 * self.dilate + 1, stride=1,
+                                                   padding=self.dilate)[0].to(holes.dtype)
+        return holes
 
     def free(self) -> None:
         self.api.freeFrame(self.ptr)

@@ -134,6 +134,9 @@ class WindowedEngine(Protocol):
         does not need. ``cuts`` holds the window indices i with a scene change between frames i and
         i + 1 (when the user honours them): the host already holds the left frame at times inside
         such an interval; an engine that fuses several frames into one must not fuse across them.
+        An engine that serves Inpaint also takes ``masks=`` (one (1, H, W) per frame, 1 where a pixel is
+        to be filled); its times are the window's frames, and the host keeps every pixel outside the
+        mask as the source has it.
         """
         ...
 

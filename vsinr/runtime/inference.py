@@ -43,23 +43,27 @@ def renderer(engine: WindowedEngine, lock: threading.Lock, request: EngineReques
     """A window renderer from CPU frames into CPU outputs, computed on the request's device and precision.
 
     On the CPU at the clip's own precision the engine reads the source frames and writes the output
-    frames in place; otherwise frames go through device buffers.
+    frames in place; otherwise frames go through device buffers. With Inpaint's ``masks`` (an engine
+    that serves Inpaint takes them as ``masks=``; its times are source frames), every output pixel
+    outside the mask is then set back to the source's, bit for bit.
     """
     dtype = torch.float16 if request.half else torch.float32
     device = torch.device(request.device)
 
     def render(frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor], *,
                first: int = 0, cuts: frozenset[int] = frozenset(), masks: Sequence[torch.Tensor] | None = None) -> None:
-        if masks is not None:
-            raise ValueError("windowed engines take no mask")
         x = [f.to(device=device, dtype=dtype, non_blocking=True) for f in frames]
+        extra = {} if masks is None else {"masks": [m.to(device=device, non_blocking=True) for m in masks]}
         local = frozenset(s - first for s in cuts)
         direct = all(isinstance(o, torch.Tensor) and o.device == device and o.dtype == dtype for o in out)
         targets = out if direct else [scratch(f"out{i}", tuple(o.shape), dtype, device) for i, o in enumerate(out)]
         with lock, torch.inference_mode():
-            engine.render(x, times, targets, cuts=local)
+            engine.render(x, times, targets, cuts=local, **extra)
+            for target, time in zip(targets, times, strict=True) if masks is not None else ():
+                n = round(time)
+                torch.where(extra["masks"][n] > 0, target, x[n], out=target)
         if not direct:
-            for o, t in zip(out, targets, strict=True):
-                o.copy_(t)
+            for o, target in zip(out, targets, strict=True):
+                o.copy_(target)
 
     return render

@@ -54,8 +54,8 @@ class Renderer(Protocol):
     """Renders one window: fills ``out[i]`` (3, H', W') with the output at local time ``times[i]`` from the
     window's ``frames`` (3, H, W, on the CPU). ``first`` is the source number of the window's first frame;
     ``cuts`` the source numbers followed by a scene change (empty when scene changes are ignored);
-    ``masks`` Inpaint's masks, one (1, H, W) per frame, or None. Windowed engines' renderers
-    (``vsinr.runtime.inference``) take no masks; fitted methods' (``vsinr.runtime.fitting``) do."""
+    ``masks`` Inpaint's masks, one (1, H, W) per frame, or None. Both renderers
+    (``vsinr.runtime.inference``, ``vsinr.runtime.fitting``) keep the source's pixels outside them."""
 
     def __call__(self, frames: Sequence[Any], times: Sequence[float], out: Sequence[Any], *, first: int,
                  cuts: frozenset[int], masks: Sequence[Any] | None) -> None: ...

@@ -78,6 +78,7 @@ FUNCTIONS: dict[str, FunctionDef] = {
     "inpaint": FunctionDef("Inpaint", "inpaint", (
         Arg("mask", "vnode", None, "GRAY clip, non-zero where pixels are filled; as long as the clip, or 1 frame for all"),
         Arg("method", "data", "", "empty: the best installed method"), *MODEL, *SCENES,
+        Arg("dilate", "int", 0, "grow the mask by this many pixels first (masks drawn tight leave a fringe)"),
     )),
 }
 
@@ -111,6 +112,7 @@ class Plan:
     scene_change: bool
     params: tuple[tuple[str, Any], ...]
     native_resize: NativeResize | None
+    dilate: int = 0  # Inpaint: pixels the mask grows by
 
 
 def served_functions() -> list[tuple[FunctionDef, list[MethodSpec]]]:
@@ -175,6 +177,7 @@ def plan(fn: FunctionDef, clip: ClipInfo, given: Mapping[str, Any]) -> Plan:
         scene_change=bool(int(args.get("sc", 1))),
         params=tuple(sorted(params.items())),
         native_resize=native_resize,
+        dilate=_dilate(args),
     )
 
 
@@ -255,6 +258,13 @@ def _params(fn: FunctionDef, method: MethodSpec, clip: ClipInfo, args: Mapping[s
     if args["weights"] and not method.takes_weights:
         raise UsageError(f"method {method.name!r} has no weights; leave weights= empty")
     return params
+
+
+def _dilate(args: Mapping[str, Any]) -> int:
+    dilate = int(args.get("dilate", 0))
+    if not 0 <= dilate <= 255:
+        raise UsageError(f"dilate={dilate} must be from 0 to 255 pixels")
+    return dilate
 
 
 def _check_mask(mask: ClipInfo, clip: ClipInfo) -> None:

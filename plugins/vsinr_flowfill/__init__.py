@@ -1,0 +1,69 @@
+"""flowfill: video in-painting by flow-guided propagation, corrected by a small network.
+
+``core.vsinr.Inpaint(clip, mask)`` with a GRAY mask, non-zero where pixels are to be filled. Each hole
+pixel is followed along DIS optical flow, completed inside the holes, to the nearest frames before and
+after it that show it (up to ``radius`` frames, never across a scene change), and takes what they show;
+what no frame shows is Laplace-filled; a network trained here corrects the result from how it was made
+(``weights/MODEL_CARD.md``). ``refine=0`` gives the fixed base alone. Pixels outside the mask are the
+source's, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vsinr.host.hookspecs import hookimpl
+from vsinr.host.methods import (
+    PRECISION,
+    Call,
+    EngineRequest,
+    MethodSpec,
+    Param,
+    TaskSupport,
+    WindowedEngine,
+    precision_for,
+)
+
+__version__ = "0.1.0"
+
+
+def _load(request: EngineRequest) -> WindowedEngine:
+    from vsinr_flowfill.engine import FlowFillEngine, load_model
+
+    model = load_model(request.weights) if request.param("refine") else None
+    return FlowFillEngine(model, request.device, int(request.param("radius")), precision_for(request, "flowfill"))
+
+
+def _check(params: Mapping[str, Any], call: Call) -> str | None:
+    if not 1 <= int(params["radius"]) <= 32:
+        return f"radius={params['radius']} must be from 1 to 32 frames"
+    return None
+
+
+def _training() -> Any:
+    from vsinr_flowfill.training import RECIPES
+
+    return RECIPES
+
+
+SPEC = MethodSpec(
+    name="flowfill",
+    version=__version__,
+    summary="in-painting: what other frames show, moved along completed DIS flow; a learned correction",
+    tasks={"inpaint": TaskSupport(priority=5)},  # below snerv until its shipped weights are measured
+    params=(
+        Param(name="radius", type="int", default=6, doc="frames searched on each side for what a hole hides"),
+        Param(name="refine", type="int", default=1, choices=(0, 1),
+              doc="1: the network corrects the flow-guided fill; 0: the fixed base alone (propagation + Laplace fill)"),
+        PRECISION,
+    ),
+    check=_check,
+    load=_load,
+    training=_training,
+)
+
+
+@hookimpl
+def vsinr_methods() -> list[MethodSpec]:
+    return [SPEC]
