@@ -120,3 +120,21 @@ def test_dilate_grows_the_mask_and_bad_arguments_are_refused() -> None:
     gray = mask_clip(masks)
     assert "radius=0" in error_of(lambda: vsinr.inpaint(clip, gray, method="flowfill", radius=0))
     assert "dilate=-1" in error_of(lambda: vsinr.inpaint(clip, gray, method="flowfill", dilate=-1))
+
+
+def test_a_frame_masked_whole_is_rebuilt_from_its_neighbours_and_any_gray_mask_reads() -> None:
+    source = moving_frames(COUNT, HEIGHT, WIDTH)
+    masks = np.zeros((COUNT, HEIGHT, WIDTH), bool)
+    masks[4] = True  # a dropped frame
+    out = np.stack(frames(vsinr.inpaint(damaged(source, masks), mask_clip(masks), method="flowfill", refine=0)))
+    truth = np.stack(source)
+    assert float(np.abs(out[4] - truth[4]).mean()) < 0.05  # from frames 3 and 5, not a grey frame
+    assert np.array_equal(np.delete(out, 4, 0), np.delete(truth, 4, 0))
+    holes = dropouts(seed=4)[0]
+    eight = np.stack(frames(vsinr.inpaint(damaged(source, np.broadcast_to(holes, masks.shape)),
+                                          mask_clip(holes[None])[0], method="flowfill", refine=0)))
+    for fmt in (vs.GRAY16, vs.GRAYS):  # the same holes in 16 bits and in float: the same frames
+        mask = core.resize.Point(mask_clip(holes[None])[0], format=fmt)
+        other = np.stack(frames(vsinr.inpaint(damaged(source, np.broadcast_to(holes, masks.shape)), mask,
+                                              method="flowfill", refine=0)))
+        assert np.array_equal(other, eight)

@@ -133,13 +133,16 @@ class Source:
         return rgb
 
     def mask(self) -> Any:
-        """The mask as a (1, H, W) tensor, 1 where the mask frame is non-zero (NaN included), grown by
-        ``dilate`` pixels (a square neighbourhood); None without a mask."""
+        """The mask as a (1, H, W) tensor, 1 where the mask frame is non-zero (a float mask: above 0, so
+        that a mask converted from limited range, whose black is slightly negative, stays empty there),
+        grown by ``dilate`` pixels (a square neighbourhood); None without a mask."""
         import torch
 
         if self.mask_ptr is None:
             return None
-        holes = torch.from_numpy(plane(self.api, self.mask_ptr) != 0)[None].to(getattr(torch, np.dtype(self.dtype).name))
+        values = plane(self.api, self.mask_ptr)
+        marked = values > 0 if values.dtype.kind == "f" else values != 0
+        holes = torch.from_numpy(marked)[None].to(getattr(torch, np.dtype(self.dtype).name))
         if self.dilate:
             holes = torch.nn.functional.max_pool2d(holes[None].float(), 2 * self.dilate + 1, stride=1,
                                                    padding=self.dilate)[0].to(holes.dtype)

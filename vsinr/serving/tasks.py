@@ -76,7 +76,8 @@ FUNCTIONS: dict[str, FunctionDef] = {
         Arg("method", "data", "", "empty: the best installed method"), *MODEL,
     )),
     "inpaint": FunctionDef("Inpaint", "inpaint", (
-        Arg("mask", "vnode", None, "GRAY clip, non-zero where pixels are filled; as long as the clip, or 1 frame for all"),
+        Arg("mask", "vnode", None, "GRAY clip (8-16 bit or float), non-zero (float: above 0) where pixels are "
+            "filled; as long as the clip, or 1 frame for all"),
         Arg("method", "data", "", "empty: the best installed method"), *MODEL, *SCENES,
         Arg("dilate", "int", 0, "grow the mask by this many pixels first (masks drawn tight leave a fringe)"),
     )),
