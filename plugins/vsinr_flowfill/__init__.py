@@ -15,6 +15,7 @@ from typing import Any
 
 from vsinr.host.hookspecs import hookimpl
 from vsinr.host.methods import (
+    BACKEND,
     PRECISION,
     Call,
     EngineRequest,
@@ -32,13 +33,20 @@ def _load(request: EngineRequest) -> WindowedEngine:
     from vsinr_flowfill.engine import FlowFillEngine, load_model
 
     model = load_model(request.weights) if request.param("refine") else None
-    return FlowFillEngine(model, request.device, int(request.param("radius")), precision_for(request, "flowfill"))
+    return FlowFillEngine(model, request.device, int(request.param("radius")), precision_for(request, "flowfill"),
+                          request.param("backend"))
 
 
 def _check(params: Mapping[str, Any], call: Call) -> str | None:
     if not 1 <= int(params["radius"]) <= 32:
         return f"radius={params['radius']} must be from 1 to 32 frames"
     return None
+
+
+def _networks(weights: str, options: Mapping[str, str]) -> Any:
+    from vsinr_flowfill.engine import load_model, part
+
+    return [part(load_model(weights))]
 
 
 def _training() -> Any:
@@ -57,10 +65,12 @@ SPEC = MethodSpec(
         Param(name="refine", type="int", default=1, choices=(0, 1),
               doc="1: the network corrects the flow-guided fill; 0: the fixed base alone (propagation + Laplace fill)"),
         PRECISION,
+        BACKEND,
     ),
     check=_check,
     load=_load,
     training=_training,
+    networks=_networks,
 )
 
 

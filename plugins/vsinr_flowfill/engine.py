@@ -9,7 +9,8 @@ Pixels outside the holes are the source's (the host restores them bit for bit).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,9 @@ import torch.nn.functional as F
 
 from vsinr.host.methods import Layout
 from vsinr.ops import holes
-from vsinr.runtime import devices, weights
+from vsinr.runtime import backends, devices, weights
 from vsinr_flowfill import propagate
-from vsinr_flowfill.model import KIND, MULTIPLE, FillNet, FillNetConfig
+from vsinr_flowfill.model import INPUTS, KIND, MULTIPLE, FillNet, FillNetConfig
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "flowfill.safetensors"
 FAMILY = (weights.Architecture(KIND, lambda config: FillNet(FillNetConfig(**config))),)
@@ -28,6 +29,15 @@ FAMILY = (weights.Architecture(KIND, lambda config: FillNet(FillNetConfig(**conf
 STEP = 8
 #: Pixels of context around a hole that the network sees.
 MARGIN = 16
+
+
+def part(model: FillNet) -> backends.Part:
+    """The network as a part for a runtime (``vsinr.runtime.backends``)."""
+    layout = ("3 the flow-guided fill (the base), 3 + 3 RGB of the candidates from the frames before and after "
+              "(the base where none was found), 2 their mixing weights, 2 whether each was found, 2 the flows' "
+              "forward-backward mismatch along the way (/4 px, at most 4), 1 the holes, 1 the pixels no frame "
+              "showed; sides multiples of 4; out: the corrected fill")
+    return backends.Part("flowfill", model, INPUTS, layout, {"vsinr_config": json.dumps(model.config)})
 
 
 def load_model(path: str | Path = "") -> FillNet:
@@ -74,7 +84,7 @@ def boxes(hole: torch.Tensor, margin: int = MARGIN) -> list[tuple[slice, slice, 
     return found
 
 
-def correct(model: FillNet, planes: torch.Tensor) -> torch.Tensor:
+def correct(model: Callable[[torch.Tensor], torch.Tensor], planes: torch.Tensor) -> torch.Tensor:
     """The base (``planes[:3]``) with the network's correction in every hole, box by box."""
     out = planes[:3].clone()
     hole = planes[-2] > 0
@@ -93,8 +103,12 @@ class FlowFillEngine:
     """Windows of ``2 * radius + STEP`` frames, serving ``STEP`` frames each (``vsinr.host.methods.WindowedEngine``,
     with Inpaint's masks)."""
 
-    def __init__(self, model: FillNet | None, device: str, radius: int, precision: str = "fp32"):
-        self.model = model.to(device).eval() if model is not None and model.trained() else None
+    def __init__(self, model: FillNet | None, device: str, radius: int, precision: str = "fp32", backend: str = "torch"):
+        self.model: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.backend = "torch"
+        if model is not None and model.trained():
+            self.backend = backends.resolve(backend, device) if precision == "fp32" or backend != "auto" else "torch"
+            self.model = backends.network(part(model.to(device).eval()), self.backend, device)
         self.device = torch.device(device)
         self.precision = precision
         self.radius = radius

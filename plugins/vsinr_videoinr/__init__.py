@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vsinr.host.hookspecs import hookimpl
-from vsinr.host.methods import PRECISION, EngineRequest, MethodSpec, TaskSupport, WindowedEngine, precision_for
+from vsinr.host.methods import BACKEND, PRECISION, EngineRequest, MethodSpec, TaskSupport, WindowedEngine, precision_for
 
 __version__ = "0.2.0"
 
@@ -21,13 +21,23 @@ __version__ = "0.2.0"
 def _load(request: EngineRequest) -> WindowedEngine:
     from vsinr_videoinr.engine import build_engine
 
-    return build_engine(request.weights, request.device, precision_for(request, "videoinr"))
+    return build_engine(request.weights, request.device, precision_for(request, "videoinr"), request.param("backend"))
 
 
 def _training() -> Any:
     from vsinr_videoinr.training import RECIPES
 
     return RECIPES
+
+
+def _networks(weights: str, options: Any) -> Any:
+    from vsinr_videoinr.engine import load_model
+    from vsinr_videoinr.flowinr import FlowINR
+
+    model = load_model(weights)
+    if not isinstance(model, FlowINR):
+        raise ValueError("only the flow-guided spatial network (the default weights) exports")
+    return list(model.parts())
 
 
 def _convert(path: Path) -> Any:
@@ -46,10 +56,11 @@ SPEC = MethodSpec(
         "stvsr": TaskSupport(priority=300),
         "interpolate": TaskSupport(priority=100),
     },
-    params=(PRECISION,),
+    params=(PRECISION, BACKEND),
     load=_load,
     convert=_convert,
     training=_training,
+    networks=_networks,
 )
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from vsinr.host.methods import PAIRS, Layout
 from vsinr.ops import flow
-from vsinr.runtime import devices, weights
+from vsinr.runtime import backends, devices, weights
 from vsinr_videoinr.arch import VideoINR, official_config
 from vsinr_videoinr.flowinr import KIND, FlowINR, FlowINRConfig
 from vsinr_videoinr.interp import KIND as INTERP_KIND
@@ -43,12 +43,16 @@ def load_model(path: str | Path = "") -> VideoINR | FlowINR | FlowInterp:
     return model
 
 
-def build_engine(path: str | Path, device: str, precision: str = "fp32"
+def build_engine(path: str | Path, device: str, precision: str = "fp32", backend: str = "torch"
                  ) -> VideoINREngine | FlowINREngine | FlowInterpEngine:
-    """The engine for the weights at ``path`` (empty: the default), by their header."""
+    """The engine for the weights at ``path`` (empty: the default), by their header; ``backend``
+    (``vsinr.runtime.backends``) is where the flow-guided spatial network runs."""
     model = load_model(path)
     if isinstance(model, FlowINR):
-        return FlowINREngine(model, device, precision)
+        return FlowINREngine(model, device, precision, backend=backend)
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"backend={backend!r}: only the flow-guided spatial network runs outside torch; leave "
+                         "backend at auto or torch for these weights")
     if isinstance(model, FlowInterp):
         return FlowInterpEngine(model, device, precision)
     return VideoINREngine(model, device, precision)
@@ -116,11 +120,17 @@ class FlowINREngine:
 
     layout = PAIRS
 
-    def __init__(self, model: FlowINR, device: str, precision: str = "fp32", rows: int = 256):
+    def __init__(self, model: FlowINR, device: str, precision: str = "fp32", rows: int = 256, backend: str = "torch"):
         self.model = model.to(device)
         self.device = torch.device(device)
         self.precision = precision
         self.rows = rows
+        self.backend = backends.resolve(backend, device) if precision == "fp32" or backend != "auto" else "torch"
+        self.encoder = self.decoder = None
+        if self.backend != "torch":
+            encoder, decoder = model.parts()
+            self.encoder = backends.network(encoder, self.backend, device)
+            self.decoder = backends.network(decoder, self.backend, device)
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
@@ -141,8 +151,8 @@ class FlowINREngine:
                         f01, f10 = flow.pair(left, right)
                     a_t, b_t = flow.moved(left[None], right[None], f01, f10, t)
                 tt = torch.tensor([t], device=self.device)
-                feat = self.model.encode(a_t, b_t, tt) if correct else None
-                frame = self.model.decode(feat, a_t, b_t, tt, size, rows=self.rows)
+                feat = self.model.encode(a_t, b_t, tt, self.encoder) if correct else None
+                frame = self.model.decode(feat, a_t, b_t, tt, size, rows=self.rows, decoder=self.decoder)
                 target.copy_(frame[0].clamp_(0, 1))
 
 

@@ -22,6 +22,8 @@ The flow itself is computed outside the network (``FlowINREngine``), on whole fr
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +33,7 @@ from torch import nn
 from vsinr.nn import check_config
 from vsinr.nn.blocks import ResBlock, zero_head
 from vsinr.nn.pointwise import Pointwise
+from vsinr.runtime.backends import Method, Part
 
 #: The ``kind`` a weights file's header records for this architecture.
 KIND = "flow"
@@ -85,17 +88,35 @@ class FlowINR(nn.Module):
             zero_head(Pointwise(hidden, 3)),
         )
 
-    def encode(self, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Features (B, nf, h, w) of the two frames moved to time ``t`` (B,) along the flow."""
+    def encode(self, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor,
+               encoder: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """Features (B, nf, h, w) of the two frames moved to time ``t`` (B,) along the flow; ``encoder``
+        runs the encoder part (``parts``) elsewhere, e.g. in ONNX Runtime."""
         time = t.view(-1, 1, 1, 1).to(a_t.dtype).expand(-1, 1, *a_t.shape[-2:])
-        x = self.head(torch.cat([a_t, b_t, time], 1))
+        return (encoder or self._encoder)(torch.cat([a_t, b_t, time], 1))
+
+    def _encoder(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(x)
         return x + self.body(x)
 
+    def parts(self) -> tuple[Part, Part]:
+        """The encoder and the decoder as network parts (``vsinr.runtime.backends``)."""
+        meta = {"vsinr_config": json.dumps(self.config)}
+        nf = self.head.out_channels
+        return (Part("videoinr_flow_encoder", Method(self, "_encoder"), 7,
+                     "3 RGB of frame a and 3 of frame b, both moved to time t along DIS flow, 1 the time t; "
+                     f"out: {nf} features at the source size", meta),
+                Part("videoinr_flow_decoder", self.decoder, nf + 7,
+                     f"{nf} features and 3 RGB of the bicubic base, sampled at each output pixel, 2 its offset "
+                     "(y, x) from the nearest source pixel, 2 the inverse scales (y, x); out: the RGB correction, "
+                     "per pixel", meta))
+
     def decode(self, feat: torch.Tensor | None, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor,
-               size: tuple[int, int], rows: int = 0) -> torch.Tensor:
+               size: tuple[int, int], rows: int = 0,
+               decoder: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """The frame (B, 3, H, W) at ``size`` from ``encode``'s features (None where ``corrects`` is
         False: only the base is decoded); ``rows`` > 0 decodes that many output rows at a time (bounded
-        memory, same result)."""
+        memory, same result); ``decoder`` runs the decoder part elsewhere."""
         h, w = a_t.shape[-2:]
         out_h, out_w = size
         t = t.view(-1, 1, 1, 1).to(a_t.dtype)
@@ -104,7 +125,7 @@ class FlowINR(nn.Module):
         correct = self.corrects(out_h / h, out_w / w)
         if correct and feat is None:
             raise ValueError("decoding a correction needs encode()'s features")
-        bands = [self._band(feat, blend, (h, w), (out_h, out_w), y0, min(out_h, y0 + step), correct)
+        bands = [self._band(feat, blend, (h, w), (out_h, out_w), y0, min(out_h, y0 + step), correct, decoder or self.decoder)
                  for y0 in range(0, out_h, step)]
         return torch.cat(bands, 2) if len(bands) > 1 else bands[0]
 
@@ -115,7 +136,7 @@ class FlowINR(nn.Module):
         return all(low - 0.02 <= s <= high + 0.02 for s in (scale_y, scale_x))
 
     def _band(self, feat: torch.Tensor | None, blend: torch.Tensor, src: tuple[int, int], size: tuple[int, int],
-              y0: int, y1: int, correct: bool = True) -> torch.Tensor:
+              y0: int, y1: int, correct: bool, decoder: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         (h, w), (out_h, out_w) = src, size
         dev, dt = blend.device, blend.dtype
         # output pixel centres in source pixel units (align_corners=False convention)
@@ -132,7 +153,7 @@ class FlowINR(nn.Module):
         offset = torch.stack([gy - gy.round(), gx - gx.round()]).to(dt)  # in [-0.5, 0.5]
         inv = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dt).view(2, 1, 1).expand(2, *gy.shape)
         extra = torch.cat([offset, inv]).unsqueeze(0).expand(blend.shape[0], -1, -1, -1)
-        return base + self.decoder(torch.cat([sampled, base, extra], 1))
+        return base + decoder(torch.cat([sampled, base, extra], 1))
 
     def forward(self, a_t: torch.Tensor, b_t: torch.Tensor, t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         h, w = a_t.shape[-2:]

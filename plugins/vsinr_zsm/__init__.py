@@ -44,6 +44,7 @@ from typing import Any
 
 from vsinr.host.hookspecs import hookimpl
 from vsinr.host.methods import (
+    BACKEND,
     PRECISION,
     Call,
     EngineRequest,
@@ -81,7 +82,25 @@ def _load(request: EngineRequest) -> WindowedEngine:
 
     precision = precision_for(request, "zsm")
     window = int(request.param("window"))
-    return build_engine(request.weights, request.read("task"), degradation_for(request), request.device, precision, window)
+    return build_engine(request.weights, request.read("task"), degradation_for(request), request.device, precision, window,
+                        request.param("backend"))
+
+
+def _networks(weights: str, options: Mapping[str, str]) -> Any:
+    from vsinr_zsm.engine import load_model
+    from vsinr_zsm.flowzsm import FlowZSM
+
+    task = options.get("task", "stvsr")
+    if task not in ("stvsr", "denoise"):
+        raise ValueError(f"zsm's networks are for task stvsr or denoise, not {task!r}")
+    degradation = options.get("degradation", "auto")
+    if degradation == "auto":
+        degradation = "noise" if task == "denoise" else "clean"
+    model = load_model(weights, task, degradation)
+    if not isinstance(model, FlowZSM):
+        raise ValueError("the authors' Zooming SlowMo does not export (its deformable convolutions); give "
+                         "flow-guided weights")
+    return [model.part()]
 
 
 def _training() -> Any:
@@ -113,12 +132,14 @@ SPEC = MethodSpec(
               doc="source frames per window (2-16; 0: the weights' own, 4 for Zooming SlowMo, whose windows "
                   "overlap by one; flow-guided weights make each output from the frames around it)"),
         PRECISION,
+        BACKEND,
     ),
     reads=frozenset({"task"}),  # Denoise and STVSR use different weights
     check=_check,
     load=_load,
     convert=_convert,
     training=_training,
+    networks=_networks,
 )
 
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from vsinr.host.methods import Layout
 from vsinr.nn.zsm import ZoomingSlowMo, official_config
-from vsinr.runtime import devices, weights
+from vsinr.runtime import backends, devices, weights
 from vsinr_zsm.flowzsm import KIND, FlowZSM, FlowZSMConfig, window_inputs
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -55,16 +55,19 @@ def load_model(path: str | Path, task: str, degradation: str) -> ZoomingSlowMo |
 
 
 def build_engine(path: str | Path, task: str, degradation: str, device: str, precision: str = "fp32",
-                 window: int = 0) -> ZSMEngine | FlowZSMEngine:
+                 window: int = 0, backend: str = "torch") -> ZSMEngine | FlowZSMEngine:
     """The engine for the weights at ``path`` (empty: the default for ``task`` and ``degradation``):
     flow-guided or Zooming SlowMo by their header. ``window`` (0: the weights' own) is the number of
-    source frames per window."""
+    source frames per window; ``backend`` (``vsinr.runtime.backends``) where a flow-guided network runs."""
     model = load_model(path, task, degradation)
     if isinstance(model, FlowZSM):
         if window not in (0, model.window):
             raise ValueError(f"window={window} does not fit these flow-guided weights: they make each output from "
                              f"the {model.slots} source frames around it; leave window at 0")
-        return FlowZSMEngine(model, device, precision)
+        return FlowZSMEngine(model, device, precision, backend=backend)
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"backend={backend!r}: the authors' Zooming SlowMo runs in torch only (its deformable "
+                         "convolutions do not export); leave backend at auto or torch")
     return ZSMEngine(model, device, precision, window or 4)
 
 
@@ -116,12 +119,17 @@ class FlowZSMEngine:
     clamped at the ends of the clip, where the end frame repeats. DIS flow sees whole frames; the network
     runs in bands of rows."""
 
-    def __init__(self, model: FlowZSM, device: str, precision: str = "fp32", rows: int = 128):
+    def __init__(self, model: FlowZSM, device: str, precision: str = "fp32", rows: int = 128, backend: str = "torch"):
         self.model = model.to(device)
         self.device = torch.device(device)
         self.precision = precision
         self.rows = rows
         self.layout = Layout(window=model.window, lead=model.radius)
+        self.backend = backends.resolve(backend, device) if precision == "fp32" or backend != "auto" else "torch"
+        # a runtime runs the network whole: no bands of rows (their seams would need the halo anyway)
+        self.correction = None if self.backend == "torch" else backends.network(model.part(), self.backend, device)
+        if self.correction is not None:
+            self.rows = 0
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:
@@ -138,5 +146,5 @@ class FlowZSMEngine:
                 slots, moved, mask, halfway = window_inputs(prefiltered, guides, hit, g // per_unit, self.model.radius,
                                                             g % per_unit == 1, cuts)
                 frame = self.model(slots[None], moved[None], mask[None], rows=self.rows,
-                                   halfway=torch.tensor([float(halfway)], device=self.device))
+                                   halfway=torch.tensor([float(halfway)], device=self.device), correction=self.correction)
                 target.copy_(frame[0].float().clamp_(0, 1))

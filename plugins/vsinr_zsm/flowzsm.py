@@ -28,7 +28,8 @@ the flow is computed outside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ from torch import nn
 from vsinr.nn import check_config
 from vsinr.nn.blocks import ResBlock, in_bands, median3, zero_head
 from vsinr.ops import flow
+from vsinr.runtime.backends import Method, Part
 
 SCALES = (1, 4)
 PREFILTERS = ("impulse", "none")
@@ -133,11 +135,13 @@ class FlowZSM(nn.Module):
         return torch.lerp(frames, smooth, hit), smooth, hit
 
     def forward(self, slots: torch.Tensor, guides: torch.Tensor, hit: torch.Tensor, rows: int = 0,
-                halfway: torch.Tensor | None = None) -> torch.Tensor:
+                halfway: torch.Tensor | None = None,
+                correction: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """The output (B, 3, scale·H, scale·W) from ``window_inputs``' slots and guides (B, S, 3, H, W),
         centre at slot ``radius``, and the centre's impulse mask (B, 1, H, W); ``halfway`` (B,), at scale
         4, is 1 where the centre lies between source frames; ``rows`` > 0 runs the network on that many
-        rows at a time (bounded memory, same result)."""
+        rows at a time (bounded memory, same result); ``correction`` runs the network part (``part``)
+        elsewhere, e.g. in ONNX Runtime (``vsinr.runtime.backends``)."""
         c = self.radius
         centre = guides[:, c : c + 1]
         others = torch.cat([guides[:, :c], guides[:, c + 1 :]], 1)
@@ -151,7 +155,19 @@ class FlowZSM(nn.Module):
             planes.append(flag.to(hit).view(-1, 1, 1, 1).expand_as(hit))  # hit's device and dtype
             base = F.interpolate(base, scale_factor=self.scale, mode="bicubic", align_corners=False)
         x = torch.cat(planes, 1)
-        return base + in_bands(self._correction, x, rows, self.halo, self.scale)
+        return base + in_bands(correction or self._correction, x, rows, self.halo, self.scale)
+
+    def part(self) -> Part:
+        """The learned correction as a network part: all input planes in, the correction out."""
+        slots = self.slots
+        layout = (f"{3 * slots} RGB of the {slots} frames moved onto the centre (slot {self.radius} is the centre), "
+                  f"3 the flow-weighted base, {slots - 1} the neighbours' weights, 1 the centre's impulse mask"
+                  + (", 1 the halfway flag (1: the output lies between source frames)" if self.scale > 1 else "")
+                  + f"; out: the correction, {self.scale}x the input size, added to the base"
+                  + (" upscaled bicubically" if self.scale > 1 else ""))
+        name = f"zsm_x{self.scale}" + ("_impulse" if self.prefilter == "impulse" else "")
+        return Part(name, Method(self, "_correction"), self.head.in_channels, layout,
+                    {"vsinr_config": json.dumps(self.config)})
 
     def _correction(self, x: torch.Tensor) -> torch.Tensor:
         feat = F.leaky_relu(self.head(x), 0.1)  # leaky: a dead unit would stop learning for good

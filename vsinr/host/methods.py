@@ -220,6 +220,13 @@ PRECISION = Param(name="precision", type="data", default="auto",
                   doc="auto (fp16 for RGBH on CUDA, else fp32), fp32, fp16, bf16", choices=("auto", "fp32", "fp16", "bf16"))
 
 
+#: The ``backend`` parameter of the learned methods (``vsinr.runtime.backends``).
+BACKEND = Param(name="backend", type="data", default="auto",
+                doc="where the network runs: auto (the fastest installed for the device), torch, ort (ONNX Runtime), "
+                    "ov (OpenVINO, CPU), trt (TensorRT through ONNX Runtime, CUDA)",
+                choices=("auto", "torch", "ort", "ov", "trt"))
+
+
 def precision_for(request: EngineRequest, method: str) -> str:
     """The request's ``precision`` with ``auto`` resolved; half precisions need CUDA (ValueError otherwise)."""
     precision = request.param("precision")
@@ -265,6 +272,10 @@ class MethodSpec:
     #: For learned methods: their training recipes (``vsinr.training.recipe.Recipe`` instances, one per
     #: architecture), which ``vsinr train`` runs (imports torch lazily).
     training: Callable[[], Sequence[Any]] | None = None
+    #: For learned methods whose networks run in a runtime: ``(weights, options) → network parts``
+    #: (``vsinr.runtime.backends.Part``; ``weights`` "" for the default, ``options`` as ``vsinr export``
+    #: takes them: ``task``, ``degradation``), for ``vsinr export`` (imports torch lazily).
+    networks: Callable[[str, Mapping[str, str]], Sequence[Any]] | None = None
 
     def engine_request(self, request: EngineRequest) -> EngineRequest:
         """``request`` with only the call's fields this method's loader reads (the engine cache key)."""
@@ -280,6 +291,7 @@ class MethodSpec:
             "tasks": {task: support.describe() for task, support in self.tasks.items()},
             "codec": self.codec is not None,
             "converts_weights": self.convert is not None,
+            "exports": self.networks is not None,
             "params": [
                 {"name": p.name, "type": p.type, "default": p.default, "doc": p.doc, "choices": list(p.choices)}
                 for p in self.params

@@ -174,3 +174,34 @@ def _half_difference(method: str, full: Path, half: Path) -> tuple[float, float]
             for w in (full, half))
     mse = float(np.mean((a - b) ** 2))
     return float(np.abs(a - b).max()), 10 * np.log10(1 / mse) if mse > 0 else float("inf")
+
+
+@cli.command("export")
+@click.argument("method")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The ONNX file; a method with several networks writes OUTPUT's stem + _PART + .onnx for each.")
+@click.option("--weights", default="", help="Weights to export (default: the method's bundled default).")
+@click.option("--task", default="stvsr", show_default=True, help="Whose default weights (zsm: stvsr or denoise).")
+@click.option("--degradation", default="auto", show_default=True, help="zsm: clean, noise or jpeg (auto: by task).")
+def export(method: str, output: Path, weights: str, task: str, degradation: str) -> None:
+    """Write METHOD's network(s) as ONNX: dynamic height and width, float32 weights, the input layout in
+    the metadata (``vsinr_input_layout``), checked with onnx.checker. Prints the files written as JSON."""
+    from vsinr.runtime import backends
+
+    spec = plugins.methods().get(method)
+    if spec is None:
+        raise click.BadParameter(f"{method!r} is not installed (installed: {', '.join(plugins.methods())})", param_hint="METHOD")
+    if spec.networks is None:
+        exporting = [m.name for m in plugins.methods().values() if m.networks is not None]
+        raise click.BadParameter(f"{method} has no network to export (methods that do: {', '.join(exporting)})",
+                                 param_hint="METHOD")
+    try:
+        parts = list(spec.networks(weights, {"task": task, "degradation": degradation}))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"{method}: {exc}") from None
+    written = []
+    for part in parts:
+        path = output if len(parts) == 1 else output.with_name(f"{output.stem}_{part.name.rsplit('_', 1)[-1]}{output.suffix}")
+        backends.export(part, path)
+        written.append({"file": str(path), "part": part.name, "channels": part.channels, "layout": part.layout})
+    click.echo(json.dumps(written, indent=1))

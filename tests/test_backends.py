@@ -1,0 +1,83 @@
+"""Learned defaults on ONNX Runtime and OpenVINO (``backend=``): the frames PyTorch makes, to float32
+rounding; ``vsinr export``'s files pass onnx.checker and say what their inputs are; a runtime that is
+missing is a clear error."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+from conftest import error_of, frames, moving_frames, noise_clip, run
+
+import vsinr
+from vsinr.io import media
+from vsinr.runtime import backends
+
+RUNTIMES = [b for b in ("ort", "ov") if backends.installed(b)]
+pytestmark = pytest.mark.skipif(not RUNTIMES or not backends.installed("ort"), reason="pip install onnxruntime openvino")
+
+
+def _holes(clip: vs.VideoNode) -> vs.VideoNode:
+    mask = np.zeros((clip.height, clip.width), bool)
+    mask[10:22, 20:36] = True
+    return media.mask_clip(mask, clip)
+
+
+CALLS: dict[str, Any] = {
+    "denoise noise": lambda c, b: vsinr.denoise(c, method="zsm", degradation="noise", backend=b),
+    "denoise jpeg": lambda c, b: vsinr.denoise(c, method="zsm", degradation="jpeg", backend=b),
+    "stvsr x4x2": lambda c, b: vsinr.stvsr(c, 4, 2, method="zsm", backend=b),
+    "stvsr x4x2 noise": lambda c, b: vsinr.stvsr(c, 4, 2, method="zsm", degradation="noise", backend=b),
+    "stvsr x4x2 jpeg": lambda c, b: vsinr.stvsr(c, 4, 2, method="zsm", degradation="jpeg", backend=b),
+    "stvsr x2x2 videoinr": lambda c, b: vsinr.stvsr(c, 2, 2, method="videoinr", backend=b),
+    "inpaint flowfill": lambda c, b: vsinr.inpaint(c, _holes(c), method="flowfill", backend=b),
+}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_every_default_gives_pytorchs_frames_on_every_runtime(call: str) -> None:
+    from vsinr_flowfill.engine import DEFAULT_WEIGHTS
+
+    if call == "inpaint flowfill" and not DEFAULT_WEIGHTS.exists():
+        pytest.skip("flowfill's weights are not shipped")
+    clip = media.clip_from_arrays(moving_frames(5, 32, 48), Fraction(24))
+    torch_frames = np.stack(frames(CALLS[call](clip, "torch")))
+    for backend in RUNTIMES:
+        other = np.stack(frames(CALLS[call](clip, backend)))
+        assert np.abs(other - torch_frames).max() <= 1e-4, (call, backend)
+
+
+def test_export_writes_checked_onnx_with_its_layout(tmp_path: Path) -> None:
+    import onnx
+
+    done = run(["vsinr", "export", "zsm", "--task", "denoise", "--degradation", "jpeg", "-o", str(tmp_path / "zsm.onnx")])
+    assert done.returncode == 0, done.stderr
+    [written] = json.loads(done.stdout.decode())
+    model = onnx.load(written["file"])
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert "frames moved onto the centre" in meta["vsinr_input_layout"] and json.loads(meta["vsinr_config"])["scale"] == 1
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[1].dim_value == written["channels"] and dims[2].dim_param and dims[3].dim_param  # dynamic H, W
+    done = run(["vsinr", "export", "videoinr", "-o", str(tmp_path / "v.onnx")])
+    assert sorted(p.name for p in tmp_path.glob("v_*.onnx")) == ["v_decoder.onnx", "v_encoder.onnx"]
+    assert "no network to export" in run(["vsinr", "export", "classic", "-o", str(tmp_path / "c.onnx")]).stderr.decode()
+
+
+def test_a_missing_runtime_or_a_wrong_device_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "installed", lambda b: b == "torch")
+    assert backends.resolve("auto", "cpu") == "torch"
+    with pytest.raises(ValueError, match="pip install onnxruntime"):
+        backends.resolve("ort", "cpu")
+    monkeypatch.undo()
+    if backends.installed("ov"):
+        with pytest.raises(ValueError, match="runs on the CPU"):
+            backends.resolve("ov", "cuda:0")
+    with pytest.raises(ValueError, match="TensorRT"):
+        backends.resolve("trt", "cpu")
+    assert "backend=" in error_of(lambda: vsinr.denoise(noise_clip(48, 32, 3), method="zsm", backend="tensorflow"))
