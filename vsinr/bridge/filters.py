@@ -53,7 +53,8 @@ class Filter:
         self.scheduler = WindowScheduler(work.windows, work.render, self._allocate, api.freeFrame,
                                          scene_change=plan.scene_change)
         self.duration = plan.timemap.duration if plan.temporal else None
-        self.log(V.MT_INFORMATION, f"method {plan.method.name} on {work.device}")
+        where = f", network in {work.backend}" if work.backend else ""
+        self.log(V.MT_INFORMATION, f"method {plan.method.name} on {work.device}{where}")
 
     def _free_nodes(self) -> None:
         self.api.freeNode(self.node)

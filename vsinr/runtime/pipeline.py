@@ -29,6 +29,7 @@ class Pipeline:
     windows: Windows
     render: Renderer
     device: str
+    backend: str = ""  # where a learned engine's network runs ("torch", "ort", "ov", "trt"; "" without one)
 
 
 def request_for(plan: Plan, device: str, half_frames: bool) -> EngineRequest:
@@ -87,7 +88,8 @@ def _windowed(plan: Plan, engine: WindowedEngine, lock: Any, request: EngineRequ
     check_memory(plan, engine.layout, request)
     render = inference.renderer(engine, lock, request)
     layout = engine.layout
-    return Pipeline(Windows(plan.timemap, layout.window, layout.step, layout.lead), render, request.device)
+    return Pipeline(Windows(plan.timemap, layout.window, layout.step, layout.lead), render, request.device,
+                    getattr(engine, "backend", ""))
 
 
 def _fitted(plan: Plan, engine: Any, lock: Any, request: EngineRequest, log: Callable[[str], None]) -> Pipeline:
