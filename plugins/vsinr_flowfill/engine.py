@@ -85,7 +85,8 @@ def boxes(hole: torch.Tensor, margin: int = MARGIN) -> list[tuple[slice, slice, 
 
 
 def correct(model: Callable[[torch.Tensor], torch.Tensor], planes: torch.Tensor) -> torch.Tensor:
-    """The base (``planes[:3]``) with the network's correction in every hole, box by box."""
+    """The base (``planes[:3]``) with the network's correction in every hole, box by box (one call per
+    box: a box's result never depends on the others)."""
     out = planes[:3].clone()
     hole = planes[-2] > 0
     for rows, cols, own in boxes(hole):

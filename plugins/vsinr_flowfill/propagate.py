@@ -22,6 +22,7 @@ the holes, not of the frame. Everything but DIS and the sparse Laplace solve run
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -92,8 +93,10 @@ def prepare(frames: torch.Tensor, masks: torch.Tensor, cuts: frozenset[int] = fr
     margin = FLOW_MARGIN
     wide = dilate(small_masks, margin)
     forward, backward = [], []
-    for t in range(len(frames) - 1):
-        f, b = flow.pair(filled[t], filled[t + 1])
+    # DIS runs on one core per pair: pairs side by side use the others (each pair's flow is its own)
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        pairs = list(pool.map(lambda t: flow.pair(filled[t], filled[t + 1]), range(len(frames) - 1)))
+    for t, (f, b) in enumerate(pairs):
         either = wide[t] | wide[t + 1]  # a pixel facing the other frame's fill is matched against it
         forward.append(holes.fill(f[0], either, 0.0, laplace))
         backward.append(holes.fill(b[0], either, 0.0, laplace))
