@@ -104,6 +104,7 @@ def test_inpaint_case_scores_inside_the_holes(tmp_path: Path) -> None:
     assert set(result) == {"inpaint fixed", "inpaint random", "inpaint moving"}
     row = result["inpaint fixed"]["clips"]["slide.mp4"]["regionfill"]
     assert row["psnr_y_holes"] < row["psnr_y"] < 100  # the error lives in the holes
+    assert row["ssim_y_holes"] < row["ssim_y"] < 1
     # static holes: the temporal median has nothing to take from other frames and falls back to regionfill
     assert result["inpaint fixed"]["clips"]["slide.mp4"]["temporal median"]["psnr_y_holes"] == row["psnr_y_holes"]
     moving = result["inpaint moving"]["clips"]["slide.mp4"]

@@ -32,6 +32,20 @@ def test_ssim_equals_scikit_image() -> None:
     assert metrics.ssim(rgb_a, rgb_b) == pytest.approx(np.mean(per_channel), abs=1e-12)
 
 
+def test_ssim_inside_a_mask_averages_the_map_there() -> None:
+    rng = np.random.default_rng(8)
+    a = rng.random((48, 64))
+    b = a.copy()
+    b[10:30, 20:40] = np.clip(b[10:30, 20:40] + rng.normal(0, 0.2, (20, 20)), 0, 1)  # damage in one box only
+    mask = np.zeros(a.shape, bool)
+    mask[10:30, 20:40] = True
+    _, full = structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    data_range=1, full=True)
+    assert metrics.ssim(a, b, mask=mask) == pytest.approx(full[5:-5, 5:-5][mask[5:-5, 5:-5]].mean(), abs=1e-12)
+    assert metrics.ssim(a, b, mask=mask) < metrics.ssim(a, b) < metrics.ssim(a, b, mask=~mask) < 1
+    assert np.isnan(metrics.ssim(a, b, mask=np.zeros(a.shape, bool)))
+
+
 def test_bt601_studio_luma() -> None:
     assert metrics.rgb_to_y(np.ones((3, 2, 2)))[0, 0] == pytest.approx(235 / 255, abs=1e-4)
     assert metrics.rgb_to_y(np.zeros((3, 2, 2)))[0, 0] == pytest.approx(16 / 255)

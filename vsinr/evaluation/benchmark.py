@@ -322,6 +322,7 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
         if case.mask is not None:
             holes = _mask_of(case.mask, k)
             rows[-1]["psnr_y_holes"] = metrics.psnr(y_got[holes], y_want[holes])
+            rows[-1]["ssim_y_holes"] = metrics.ssim(y_got, y_want, mask=holes)
             rows[-1]["psnr_rgb_holes"] = metrics.psnr(got_f[:, holes], want_f[:, holes])
     return {"frames": rows, "produced": out.num_frames, "seconds": seconds, "first_s": first, "peak_mb": peak,
             "gpu_peak_mb": gpu_peak}
@@ -330,7 +331,7 @@ def run_case(runner: Runner, case: Case, fps: Fraction) -> dict[str, Any]:
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Means over frames: all, interpolated only and source-aligned only (where there are any)."""
     summary: dict[str, float] = {}
-    for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "psnr_y_holes", "psnr_rgb_holes"):
+    for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "psnr_y_holes", "ssim_y_holes", "psnr_rgb_holes"):
         if key not in rows[0]:
             continue
         summary[key] = average(r[key] for r in rows)
@@ -342,8 +343,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def average(values: Iterable[float]) -> float:
-    """The mean of PSNR-like values; NaN for none."""
-    values = [v if math.isfinite(v) else 100.0 for v in values]  # identical frames (inf dB) count as 100 dB
+    """The mean of PSNR-like values (NaN ones, which measure nothing, left out); NaN for none."""
+    values = [min(v, 100.0) for v in values if not math.isnan(v)]  # identical frames (inf dB) count as 100 dB
     return float(np.mean(values)) if values else math.nan
 
 

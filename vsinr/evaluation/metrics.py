@@ -38,15 +38,16 @@ def _gaussian_window(sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
     return g / g.sum()
 
 
-def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, mask: np.ndarray | None = None) -> float:
     """Structural similarity (Wang et al. 2004): Gaussian window σ=1.5, K1=0.01, K2=0.03, population
-    statistics, averaged over the positions where the window fits (and over channels for RGB).
+    statistics, averaged over the positions where the window fits (and over channels for RGB); with an
+    (H, W) bool ``mask``, over those of them that it marks only (NaN where it marks none).
 
     Matches ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
     use_sample_covariance=False, data_range=1)``.
     """
     if a.ndim == 3:
-        return float(np.mean([ssim(a[c], b[c], data_range) for c in range(a.shape[0])]))
+        return float(np.mean([ssim(a[c], b[c], data_range, mask) for c in range(a.shape[0])]))
     from scipy.ndimage import correlate1d
 
     window = _gaussian_window()
@@ -61,7 +62,10 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(s.mean())
+    if mask is None:
+        return float(s.mean())
+    inside = mask[pad:-pad, pad:-pad]
+    return float(s[inside].mean()) if inside.any() else float("nan")
 
 
 def bits_per_pixel(num_bytes: int, width: int, height: int, frames: int) -> float:

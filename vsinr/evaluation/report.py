@@ -14,6 +14,7 @@ _COLUMNS = [
     ("psnr_y_interp", "PSNR-Y interp", "{:.2f}"),
     ("psnr_y_aligned", "PSNR-Y aligned", "{:.2f}"),
     ("psnr_y_holes", "PSNR-Y holes", "{:.2f}"),
+    ("ssim_y_holes", "SSIM-Y holes", "{:.4f}"),
     ("ssim_y", "SSIM-Y", "{:.4f}"),
     ("psnr_rgb", "PSNR-RGB", "{:.2f}"),
     ("ssim_rgb", "SSIM-RGB", "{:.4f}"),
