@@ -7,7 +7,8 @@ the case's source size through the filter, one frame to warm up (export, engine 
 the output frames of ``--frames`` source frames in the middle of the clip, all requested at once
 (VapourSynth's default threads share them, as under vspipe), timed. A second, single-threaded
 pass splits the time between DIS flow, the network, and the rest (warping, the fixed base and the
-transfer between VapourSynth and torch). On a machine with CUDA, the GPU backends are added: torch
+transfer between VapourSynth and torch). The CPU variants: torch, ort and ov in fp32, and ov in
+bf16 (``precision="bf16"``). On a machine with CUDA, the GPU backends are added: torch
 eager in fp32, fp16 and bf16, ONNX Runtime's CUDA provider and TensorRT (fp16). The table goes to
 stdout; ``--json`` keeps it.
 """
@@ -31,7 +32,8 @@ CASES: dict[str, tuple[str, int, int, dict[str, Any], str]] = {
     "denoise_720": ("denoise", 1280, 720, {"method": "zsm", "degradation": "noise"}, "Denoise (noise), 1280x720"),
     "inpaint_cif": ("inpaint", 352, 288, {"method": "flowfill"}, "Inpaint, 352x288, five 50x50 holes"),
 }
-CPU = ["torch", "ort", "ov"]
+#: CPU variants: (label, backend, precision)
+CPU = [("torch", "torch", "fp32"), ("ort", "ort", "fp32"), ("ov", "ov", "fp32"), ("ov bf16", "ov", "bf16")]
 #: GPU variants: (label, backend, precision)
 GPU = [("cuda fp32", "torch", "fp32"), ("cuda fp16", "torch", "fp16"), ("cuda bf16", "torch", "bf16"),
        ("ort cuda", "ort", "fp32"), ("trt fp16", "trt", "fp32")]
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from vsinr.runtime import backends
 
-    variants = [(b, b, "fp32", "cpu") for b in CPU if backends.installed(b)]
+    variants = [(label, b, p, "cpu") for label, b, p in CPU if backends.installed(b)]
     if torch.cuda.is_available():
         variants += [(label, b, p, "cuda") for label, b, p in GPU if b == "torch" or backends.installed(b)]
     results: dict[str, dict[str, Any]] = {}

@@ -35,7 +35,7 @@ CALLS: dict[str, Any] = {
     "stvsr x4x2 noise": lambda c, b: vsinr.stvsr(c, 4, 2, method="zsm", degradation="noise", backend=b),
     "stvsr x4x2 jpeg": lambda c, b: vsinr.stvsr(c, 4, 2, method="zsm", degradation="jpeg", backend=b),
     "stvsr x2x2 videoinr": lambda c, b: vsinr.stvsr(c, 2, 2, method="videoinr", backend=b),
-    "inpaint flowfill": lambda c, b, w: vsinr.inpaint(c, _holes(c), method="flowfill", weights=w, backend=b),
+    "inpaint flowfill": lambda c, b, w: vsinr.inpaint(c, _holes(c), method="flowfill", refine=1, weights=w, backend=b),
 }
 
 
@@ -97,3 +97,15 @@ def test_a_missing_runtime_or_a_wrong_device_is_a_clear_error(monkeypatch: pytes
     with pytest.raises(ValueError, match="TensorRT"):
         backends.resolve("trt", "cpu")
     assert "backend=" in error_of(lambda: vsinr.denoise(noise_clip(48, 32, 3), method="zsm", backend="tensorflow"))
+
+
+@pytest.mark.skipif(not backends.installed("ov"), reason="pip install openvino")
+def test_bf16_on_the_cpu_is_openvinos_and_close_to_fp32() -> None:
+    clip = media.clip_from_arrays(moving_frames(5, 32, 48), Fraction(24))
+    exact = np.stack(frames(vsinr.stvsr(clip, 4, 2, method="zsm", backend="torch")))
+    half = np.stack(frames(vsinr.stvsr(clip, 4, 2, method="zsm", precision="bf16")))  # auto: OpenVINO
+    assert np.abs(half - exact).max() < 1 / 64  # bf16 (where the CPU has it) or f32: close, not equal
+    for bad, match in (({"precision": "bf16", "backend": "torch"}, "backend='ov'"),
+                       ({"precision": "fp16"}, "needs a CUDA device")):
+        with pytest.raises(vs.Error, match=match):
+            vsinr.stvsr(clip, 4, 2, method="zsm", **bad)

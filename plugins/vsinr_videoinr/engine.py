@@ -125,12 +125,12 @@ class FlowINREngine:
         self.device = torch.device(device)
         self.precision = precision
         self.rows = rows
-        self.backend = backends.resolve(backend, device) if precision == "fp32" or backend != "auto" else "torch"
+        self.backend = backends.choose(backend, device, precision)
         self.encoder = self.decoder = None
         if self.backend != "torch":
             encoder, decoder = model.parts()
-            self.encoder = backends.network(encoder, self.backend, device)
-            self.decoder = backends.network(decoder, self.backend, device)
+            self.encoder = backends.network(encoder, self.backend, device, precision=precision)
+            self.decoder = backends.network(decoder, self.backend, device, precision=precision)
 
     def render(self, frames: Sequence[torch.Tensor], times: Sequence[float], out: Sequence[torch.Tensor],
                cuts: frozenset[int] = frozenset()) -> None:

@@ -125,9 +125,9 @@ class FlowZSMEngine:
         self.precision = precision
         self.rows = rows
         self.layout = Layout(window=model.window, lead=model.radius)
-        self.backend = backends.resolve(backend, device) if precision == "fp32" or backend != "auto" else "torch"
+        self.backend = backends.choose(backend, device, precision)
         # a runtime runs the network whole: no bands of rows (their seams would need the halo anyway)
-        self.correction = None if self.backend == "torch" else backends.network(model.part(), self.backend, device)
+        self.correction = None if self.backend == "torch" else backends.network(model.part(), self.backend, device, precision=precision)
         if self.correction is not None:
             self.rows = 0
 

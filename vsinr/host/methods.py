@@ -228,12 +228,15 @@ BACKEND = Param(name="backend", type="data", default="auto",
 
 
 def precision_for(request: EngineRequest, method: str) -> str:
-    """The request's ``precision`` with ``auto`` resolved; half precisions need CUDA (ValueError otherwise)."""
+    """The request's ``precision`` with ``auto`` resolved; half precisions need CUDA, except bf16 in
+    OpenVINO on the CPU (ValueError otherwise)."""
     precision = request.param("precision")
     if precision == "auto":
         precision = "fp16" if request.half else "fp32"
-    if precision != "fp32" and not request.device.startswith("cuda"):
-        raise ValueError(f"precision={precision!r} needs a CUDA device; on the CPU {method} computes in fp32")
+    on_cpu = not request.device.startswith("cuda")
+    if on_cpu and precision != "fp32" and not (precision == "bf16" and dict(request.params).get("backend") in ("auto", "ov")):
+        raise ValueError(f"precision={precision!r} needs a CUDA device (on the CPU: precision='bf16' with "
+                         f"backend='ov' or 'auto'); on the CPU {method} computes in fp32")
     return precision
 
 

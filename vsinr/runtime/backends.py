@@ -90,6 +90,19 @@ def resolve(backend: str, device: str) -> str:
     return backend
 
 
+def choose(backend: str, device: str, precision: str) -> str:
+    """The runtime an engine's network runs in: ``resolve``'s, except that ``auto`` keeps torch for half
+    precision on CUDA (torch computes in it) and takes OpenVINO for bf16 on the CPU (only it computes
+    in bf16 there)."""
+    cpu = not device.startswith("cuda")
+    if precision != "fp32" and backend == "auto":
+        return resolve("ov", device) if cpu else "torch"
+    found = resolve(backend, device)
+    if cpu and precision == "bf16" and found != "ov":
+        raise ValueError(f"precision='bf16' on the CPU runs in OpenVINO: use backend='ov' (not {backend!r})")
+    return found
+
+
 def _has_trt() -> bool:
     if not installed("ort"):
         return False
@@ -146,9 +159,10 @@ def cached_export(part: Part) -> Path:
     return path if path.exists() else export(part, path)
 
 
-def network(part: Part, backend: str, device: str, log: Callable[[str], None] = lambda text: None
-            ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A callable running ``part`` on ``backend`` (resolved: not ``auto``) for inputs on ``device``."""
+def network(part: Part, backend: str, device: str, log: Callable[[str], None] = lambda text: None,
+            precision: str = "fp32") -> Callable[[torch.Tensor], torch.Tensor]:
+    """A callable running ``part`` on ``backend`` (resolved: not ``auto``) for inputs on ``device``;
+    OpenVINO computes in bf16 for ``precision`` "bf16" (where the CPU has it; else f32)."""
     if backend == "torch":
         return part.module
     path = cached_export(part)
@@ -157,11 +171,12 @@ def network(part: Part, backend: str, device: str, log: Callable[[str], None] = 
         import openvino
 
         core = openvino.Core()
-        # f32: OpenVINO's CPU plugin computes in bf16 by default where the CPU has native bf16 (AVX-512
-        # BF16, AMX), about 1e-3 away from torch's frames
-        compiled = core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
+        # f32 unless asked: OpenVINO's CPU plugin computes in bf16 by default where the CPU has native bf16
+        # (AVX-512 BF16, AMX), about 1e-3 away from torch's frames
+        hint = "bf16" if precision == "bf16" else "f32"
+        compiled = core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": hint,
                                                          "CACHE_DIR": str(path.parent / "openvino")})
-        log(f"{part.name}: OpenVINO {openvino.__version__} on the CPU ({path.name})")
+        log(f"{part.name}: OpenVINO {openvino.__version__} on the CPU in {hint} ({path.name})")
 
         def run_ov(x: torch.Tensor) -> torch.Tensor:
             out = compiled(x.detach().float().cpu().contiguous().numpy())[0]

@@ -36,10 +36,11 @@ def compute_half(device: str, clip_is_half: bool) -> bool:
 
 
 def autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
-    """The context an engine computes in: nothing for "fp32", torch.autocast for "fp16"/"bf16"."""
+    """The context an engine computes in: nothing for "fp32" and on the CPU (where bf16 is OpenVINO's,
+    ``vsinr.runtime.backends``), torch.autocast for "fp16"/"bf16" on CUDA."""
     import torch
 
-    if precision == "fp32":
+    if precision == "fp32" or not device.startswith("cuda"):
         return contextlib.nullcontext()
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     return torch.autocast(torch.device(device).type, dtype=dtype)
