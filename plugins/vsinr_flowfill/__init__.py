@@ -3,9 +3,10 @@
 ``core.vsinr.Inpaint(clip, mask)`` with a GRAY mask, non-zero where pixels are to be filled. Each hole
 pixel is followed along DIS optical flow, completed inside the holes, to the nearest frames before and
 after it that show it (up to ``radius`` frames, never across a scene change), and takes what they show;
-what no frame shows is Laplace-filled; a network trained here corrects the result from how it was made
-(``weights/MODEL_CARD.md``). ``refine=0`` gives the fixed base alone. Pixels outside the mask are the
-source's, bit for bit.
+what no frame shows is Laplace-filled. ``refine=1`` with ``weights=`` a file from ``vsinr train flowfill``
+adds a network that corrects the result from how it was made (no trained weights are shipped: the runs
+so far add less than 0.05 dB, ``docs/flowfill.md``). Pixels outside the mask are the source's, bit for
+bit.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ SPEC = MethodSpec(
     name="flowfill",
     version=__version__,
     summary="in-painting: what other frames show, moved along completed DIS flow; a learned correction",
-    tasks={"inpaint": TaskSupport(priority=5)},  # below snerv until its shipped weights are measured
+    tasks={"inpaint": TaskSupport(priority=20)},  # above snerv (10): docs/flowfill.md
     params=(
         Param(name="radius", type="int", default=6, doc="frames searched on each side for what a hole hides"),
-        Param(name="refine", type="int", default=1, choices=(0, 1),
-              doc="1: the network corrects the flow-guided fill; 0: the fixed base alone (propagation + Laplace fill)"),
+        Param(name="refine", type="int", default=0, choices=(0, 1),
+              doc="0: propagation + Laplace fill; 1: a network (weights=) corrects it"),
         PRECISION,
         BACKEND,
     ),

@@ -41,7 +41,10 @@ def part(model: FillNet) -> backends.Part:
 
 
 def load_model(path: str | Path = "") -> FillNet:
-    """The network with weights from ``path`` (empty: the default)."""
+    """The network with weights from ``path`` (empty: the shipped file, where there is one)."""
+    if not path and not DEFAULT_WEIGHTS.exists():
+        raise weights.WeightsError("flowfill ships no trained weights: refine=1 needs weights= a file from "
+                                   "`vsinr train flowfill` (refine=0, the default, needs none)")
     model = weights.load_model(Path(path) if path else DEFAULT_WEIGHTS, "flowfill", FAMILY)
     assert isinstance(model, FillNet)
     return model
@@ -108,8 +111,8 @@ class FlowFillEngine:
         self.model: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.backend = "torch"
         if model is not None and model.trained():
-            self.backend = backends.resolve(backend, device) if precision == "fp32" or backend != "auto" else "torch"
-            self.model = backends.network(part(model.to(device).eval()), self.backend, device)
+            self.backend = backends.choose(backend, device, precision)
+            self.model = backends.network(part(model.to(device).eval()), self.backend, device, precision=precision)
         self.device = torch.device(device)
         self.precision = precision
         self.radius = radius

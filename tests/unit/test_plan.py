@@ -54,7 +54,7 @@ def test_usage_errors_say_what_to_do() -> None:
 
 def test_inpaint_checks_its_mask() -> None:
     gray = tasks.ClipInfo("Gray8", 32, 24, 1, Fraction(24))
-    assert plan("inpaint", mask=gray).method.name == "snerv"
+    assert plan("inpaint", mask=gray).method.name == "flowfill"  # the default (docs/flowfill.md)
     assert "must be GRAY" in refusal("inpaint", mask=RGBS)
     assert "resize the mask" in refusal("inpaint", mask=tasks.ClipInfo("Gray8", 16, 24, 1, Fraction(24)))
     assert "one mask frame per clip" in refusal("inpaint", mask=tasks.ClipInfo("Gray8", 32, 24, 3, Fraction(24)))

@@ -344,7 +344,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def average(values: Iterable[float]) -> float:
     """The mean of PSNR-like values (NaN ones, which measure nothing, left out); NaN for none."""
-    values = [min(v, 100.0) for v in values if not math.isnan(v)]  # identical frames (inf dB) count as 100 dB
+    values = [100.0 if v == math.inf else v for v in values if not math.isnan(v)]  # identical frames (inf dB): 100 dB
     return float(np.mean(values)) if values else math.nan
 
 
