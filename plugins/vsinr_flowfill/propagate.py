@@ -68,15 +68,6 @@ class Candidates:
     mismatch: torch.Tensor
 
 
-def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
-    """(N, 1, H, W) bool ``mask`` grown by ``pixels`` (a square neighbourhood)."""
-    if pixels <= 0:
-        return mask
-    side = 2 * pixels + 1  # a square is a row then a column: two thin pools cost less than one square
-    grown = F.max_pool2d(mask.float(), (1, side), stride=1, padding=(0, pixels))
-    return F.max_pool2d(grown, (side, 1), stride=1, padding=(pixels, 0)) > 0
-
-
 def prepare(frames: torch.Tensor, masks: torch.Tensor, cuts: frozenset[int] = frozenset(),
             flow_scale: float = 0.5, laplace: holes.LaplaceFill | None = None) -> Window:
     """The window's completed flows (steps 1 and 2 of the module's description), all computed at
@@ -92,7 +83,7 @@ def prepare(frames: torch.Tensor, masks: torch.Tensor, cuts: frozenset[int] = fr
     laplace = laplace or holes.LaplaceFill(small_masks[0, 0].cpu().numpy())
     filled = torch.stack([holes.fill(f, m, 0.5, laplace) for f, m in zip(small, small_masks, strict=True)])
     margin = FLOW_MARGIN
-    wide = dilate(small_masks, margin)
+    wide = holes.dilate(small_masks, margin)
     forward, backward = [], []
     # DIS runs on one core per pair: pairs side by side use the others (each pair's flow is its own)
     with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
@@ -103,12 +94,12 @@ def prepare(frames: torch.Tensor, masks: torch.Tensor, cuts: frozenset[int] = fr
         backward.append(holes.fill(b[0], either, 0.0, laplace))
     if not forward:
         empty = frames.new_zeros(0, 2, height, width)
-        return Window(frames, masks, empty, empty, cuts, (~dilate(masks, READ_MARGIN)).float())
+        return Window(frames, masks, empty, empty, cuts, (~holes.dilate(masks, READ_MARGIN)).float())
     flows = torch.stack(forward + backward)
     if size != (height, width):
         flows = F.interpolate(flows, size=(height, width), mode="bilinear", align_corners=False)
         flows = flows * torch.tensor([width / size[1], height / size[0]], device=flows.device).view(1, 2, 1, 1)
-    return Window(frames, masks, flows[: len(forward)], flows[len(forward) :], cuts, (~dilate(masks, READ_MARGIN)).float())
+    return Window(frames, masks, flows[: len(forward)], flows[len(forward) :], cuts, (~holes.dilate(masks, READ_MARGIN)).float())
 
 
 def _read(field: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:

@@ -138,15 +138,14 @@ class Source:
         grown by ``dilate`` pixels (a square neighbourhood); None without a mask."""
         import torch
 
+        from vsinr.ops import holes as H
+
         if self.mask_ptr is None:
             return None
         values = plane(self.api, self.mask_ptr)
         marked = values > 0 if values.dtype.kind == "f" else values != 0
-        holes = torch.from_numpy(marked)[None].to(getattr(torch, np.dtype(self.dtype).name))
-        if self.dilate:
-            holes = torch.nn.functional.max_pool2d(holes[None].float(), 2 * self.dilate + 1, stride=1,
-                                                   padding=self.dilate)[0].to(holes.dtype)
-        return holes
+        holes = H.dilate(torch.from_numpy(marked)[None, None], self.dilate)[0]
+        return holes.to(getattr(torch, np.dtype(self.dtype).name))
 
     def free(self) -> None:
         self.api.freeFrame(self.ptr)

@@ -64,7 +64,11 @@ class LaplaceFill:
 
     def __call__(self, planes: Iterable[np.ndarray], n: int, empty: float = 0.5) -> None:
         """Fill frame ``n``'s (H, W) ``planes`` in place (with ``empty`` where the whole frame is a hole)."""
-        mask = self.mask if self.mask.ndim == 2 else self.mask[n]
+        self.fill(planes, self.mask if self.mask.ndim == 2 else self.mask[n], empty)
+
+    def fill(self, planes: Iterable[np.ndarray], mask: np.ndarray, empty: float = 0.5) -> None:
+        """Fill the (H, W) ``planes`` in place where the (H, W) ``mask`` is True, whatever mask this was
+        made for (its factorisation is kept among the last ``keep``)."""
         planes = list(planes)
         if not planes or not mask.any():
             return
@@ -91,9 +95,17 @@ def fill(x: torch.Tensor, unknown: torch.Tensor, empty: float = 0.0, laplace: La
         return x
     laplace = laplace or LaplaceFill(mask)
     planes = x.detach().to("cpu", torch.float32).numpy().copy()
-    laplace.mask = mask
-    laplace(list(planes), 0, empty)
+    laplace.fill(list(planes), mask, empty)
     return torch.from_numpy(planes).to(x.device, x.dtype)
+
+
+def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(N, 1, H, W) bool ``mask`` grown by ``pixels`` (a square neighbourhood)."""
+    if pixels <= 0:
+        return mask
+    side = 2 * pixels + 1  # a square is a row then a column: two thin pools cost less than one square
+    grown = torch.nn.functional.max_pool2d(mask.float(), (1, side), stride=1, padding=(0, pixels))
+    return torch.nn.functional.max_pool2d(grown, (side, 1), stride=1, padding=(pixels, 0)) > 0
 
 
 def regionfill(frames: np.ndarray, holes: np.ndarray) -> np.ndarray:
